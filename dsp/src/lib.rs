@@ -1,0 +1,12 @@
+//! Signal processing for vocos-plugin. No neural code lives here.
+
+// Real-time plumbing (foundation).
+pub mod delay;
+pub mod resample;
+pub mod ring;
+
+// Spectral processing used by the models.
+pub mod istft;
+pub mod mel;
+pub mod stft;
+pub mod window;

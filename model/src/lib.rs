@@ -1,0 +1,7 @@
+//! Neural networks of vocos-plugin in candle: the EnCodec 24 kHz encoder with its residual vector
+//! quantizer, and the Vocos decoder (EnCodec and mel variants), plus checkpoint and config loading.
+
+pub mod checkpoint;
+pub mod encodec;
+pub mod error;
+pub mod vocos;
