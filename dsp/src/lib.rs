@@ -3,6 +3,7 @@
 // Real-time plumbing (foundation).
 pub mod delay;
 pub mod resample;
+pub mod resample_clip;
 pub mod ring;
 
 // Spectral processing used by the models.
