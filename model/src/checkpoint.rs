@@ -1,0 +1,108 @@
+//! Checkpoint files as flat maps from tensor name to tensor: torch zip pickles (`.th`, `.bin`,
+//! `.pt`, as written by `torch.save(state_dict)`) and safetensors files.
+//!
+//! Lookups check presence, shape and dtype and report the file and tensor at fault, so a wrong,
+//! truncated or mismatched file never panics deep inside a layer.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::error::{ModelError, Result};
+
+pub struct Checkpoint {
+    path: PathBuf,
+    tensors: HashMap<String, Tensor>,
+}
+
+impl Checkpoint {
+    /// Reads every tensor of `path`. The format is chosen by content: safetensors files start
+    /// with a little-endian header length, torch checkpoints are zip archives (`PK`).
+    pub fn load(path: &Path) -> Result<Self> {
+        let unreadable = |reason: String| ModelError::UnreadableCheckpoint { path: path.to_owned(), reason };
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io { path: path.to_owned(), source })?;
+        let tensors: HashMap<String, Tensor> = if bytes.starts_with(b"PK") {
+            candle_core::pickle::read_all(path)
+                .map_err(|e| unreadable(e.to_string()))?
+                .into_iter()
+                .collect()
+        } else {
+            candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| unreadable(e.to_string()))?
+        };
+        if tensors.is_empty() {
+            return Err(unreadable("it holds no tensors".into()));
+        }
+        Ok(Self { path: path.to_owned(), tensors })
+    }
+
+    /// Builds a checkpoint from tensors already in memory (tests, renamed layouts).
+    pub fn from_tensors(path: &Path, tensors: HashMap<String, Tensor>) -> Self {
+        Self { path: path.to_owned(), tensors }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.keys().map(String::as_str)
+    }
+
+    /// Tensor `name` as contiguous f32 of exactly `shape`. Half-precision and f64 tensors are
+    /// widened/narrowed to f32; integer tensors are a dtype error; NaN/Inf values are an error.
+    pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let tensor = self.tensors.get(name).ok_or_else(|| ModelError::MissingTensor {
+            path: self.path.clone(),
+            name: name.to_owned(),
+        })?;
+        if tensor.dims() != shape {
+            return Err(ModelError::ShapeMismatch {
+                path: self.path.clone(),
+                name: name.to_owned(),
+                expected: shape.to_vec(),
+                actual: tensor.dims().to_vec(),
+            });
+        }
+        let tensor = match tensor.dtype() {
+            DType::F32 => tensor.clone(),
+            DType::F16 | DType::BF16 | DType::F64 => tensor.to_dtype(DType::F32)?,
+            other => {
+                return Err(ModelError::DType {
+                    path: self.path.clone(),
+                    name: name.to_owned(),
+                    actual: format!("{other:?}"),
+                });
+            }
+        };
+        let finite = tensor.flatten_all()?.to_vec1::<f32>()?.iter().all(|v| v.is_finite());
+        if !finite {
+            return Err(ModelError::NonFiniteTensor { path: self.path.clone(), name: name.to_owned() });
+        }
+        Ok(tensor.contiguous()?)
+    }
+
+    /// Like [`Checkpoint::tensor`], with the shape read from the file; for tensors whose size
+    /// tells a hyper-parameter. Only the rank is checked.
+    pub fn tensor_of_rank(&self, name: &str, rank: usize) -> Result<Tensor> {
+        let dims = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| ModelError::MissingTensor { path: self.path.clone(), name: name.to_owned() })?
+            .dims()
+            .to_vec();
+        if dims.len() != rank {
+            return Err(ModelError::ShapeMismatch {
+                path: self.path.clone(),
+                name: name.to_owned(),
+                expected: vec![0; rank],
+                actual: dims,
+            });
+        }
+        self.tensor(name, &dims)
+    }
+}

@@ -1,0 +1,32 @@
+//! Typed errors of model loading and inference. Every loading error names the file and, where
+//! one is at fault, the tensor.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a readable checkpoint (torch zip pickle or safetensors): {reason}")]
+    UnreadableCheckpoint { path: PathBuf, reason: String },
+    #[error("{path}: tensor `{name}` is missing")]
+    MissingTensor { path: PathBuf, name: String },
+    #[error("{path}: tensor `{name}` has shape {actual:?}, expected {expected:?}")]
+    ShapeMismatch { path: PathBuf, name: String, expected: Vec<usize>, actual: Vec<usize> },
+    #[error("{path}: tensor `{name}` has dtype {actual}, expected a floating-point tensor")]
+    DType { path: PathBuf, name: String, actual: String },
+    #[error("{path}: tensor `{name}` holds non-finite values")]
+    NonFiniteTensor { path: PathBuf, name: String },
+    #[error("invalid config {path}: {reason}")]
+    Config { path: PathBuf, reason: String },
+    #[error("{dir}: no weights found (looked for {looked_for})")]
+    NoWeightsInDir { dir: PathBuf, looked_for: String },
+    #[error("{path}: {reason}")]
+    Unsupported { path: PathBuf, reason: String },
+    #[error("invalid input: {0}")]
+    Input(String),
+    #[error("tensor computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+pub type Result<T> = std::result::Result<T, ModelError>;

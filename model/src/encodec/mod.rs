@@ -1,0 +1,140 @@
+//! EnCodec 24 kHz: SEANet encoder and residual vector quantizer (the decoder is not needed:
+//! Vocos decodes). Loads the official checkpoints in their original and transformers layouts.
+
+pub mod config;
+pub mod conv;
+pub mod lstm;
+pub mod names;
+pub mod rvq;
+pub mod seanet;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use candle_core::{Device, Tensor};
+
+pub use config::EncodecConfig;
+pub use names::Layout;
+pub use rvq::{Codes, ResidualVectorQuantizer};
+pub use seanet::SeanetEncoder;
+
+use crate::checkpoint::Checkpoint;
+use crate::error::{ModelError, Result};
+use names::EncodecWeights;
+
+/// Name prefix of EnCodec inside a full Vocos state dict.
+const VOCOS_PREFIX: &str = "feature_extractor.encodec.";
+
+/// An immutable EnCodec encoder + quantizer; share it between instances with `Arc`.
+pub struct Encodec {
+    config: EncodecConfig,
+    encoder: SeanetEncoder,
+    quantizer: ResidualVectorQuantizer,
+    source: PathBuf,
+}
+
+impl Encodec {
+    /// Loads from a checkpoint file (`.th`, `.bin`, `.safetensors`; hyper-parameters from a
+    /// `config.json` beside it, else the 24 kHz model's) or a directory holding `config.json`
+    /// and `model.safetensors` or a `.th`.
+    pub fn load(path: &Path) -> Result<Arc<Self>> {
+        let weights = find_weights(path)?;
+        let config_path = weights.with_file_name("config.json");
+        let config =
+            if config_path.is_file() { EncodecConfig::from_json_file(&config_path)? } else { EncodecConfig::default() };
+        let checkpoint = Checkpoint::load(&weights)?;
+        Ok(Arc::new(Self::from_checkpoint(&checkpoint, config)?))
+    }
+
+    /// Builds the model from tensors in any supported layout, with or without the
+    /// `feature_extractor.encodec.` prefix of a full Vocos state dict.
+    pub fn from_checkpoint(checkpoint: &Checkpoint, config: EncodecConfig) -> Result<Self> {
+        let prefix = if Layout::detect(checkpoint, VOCOS_PREFIX).is_ok() { VOCOS_PREFIX } else { "" };
+        let weights = EncodecWeights { checkpoint, layout: Layout::detect(checkpoint, prefix)?, prefix: prefix.into() };
+        let encoder = SeanetEncoder::load(&weights, &config)?;
+        let quantizer =
+            ResidualVectorQuantizer::load(&weights, config.num_quantizers(), config.codebook_size, config.hidden_size)?;
+        Ok(Self { config, encoder, quantizer, source: checkpoint.path().to_owned() })
+    }
+
+    pub fn config(&self) -> &EncodecConfig {
+        &self.config
+    }
+
+    /// The file the weights came from.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
+    pub fn quantizer(&self) -> &ResidualVectorQuantizer {
+        &self.quantizer
+    }
+
+    pub fn encoder(&self) -> &SeanetEncoder {
+        &self.encoder
+    }
+
+    /// Number of codebooks for `kbps`, which must be one of the model's target bandwidths.
+    pub fn codebooks_for(&self, kbps: f32) -> Result<usize> {
+        if !self.config.target_bandwidths.contains(&kbps) {
+            return Err(ModelError::Input(format!(
+                "bandwidth {kbps} kbps is not one of this EnCodec's {:?}",
+                self.config.target_bandwidths
+            )));
+        }
+        Ok(self.config.codebooks_for_bandwidth(kbps))
+    }
+
+    /// The encoder's latent `(1, D, ceil(N / hop))` for mono audio at the model's rate.
+    pub fn encoder_output(&self, audio: &[f32]) -> Result<Tensor> {
+        check_audio(audio)?;
+        let x = Tensor::from_slice(audio, (1, 1, audio.len()), &Device::Cpu)?;
+        self.encoder.forward(&x)
+    }
+
+    /// `EncodecModel.encode` at `kbps`: codes `(n_q, ceil(N / hop))`.
+    pub fn encode(&self, audio: &[f32], kbps: f32) -> Result<Codes> {
+        let n_q = self.codebooks_for(kbps)?;
+        self.quantizer.encode(&self.encoder_output(audio)?, n_q)
+    }
+}
+
+/// Rejects input the reference would turn into garbage (NaN/Inf) or cannot encode (nothing).
+pub fn check_audio(audio: &[f32]) -> Result<()> {
+    if audio.is_empty() {
+        return Err(ModelError::Input("empty audio".into()));
+    }
+    if let Some(i) = audio.iter().position(|s| !s.is_finite()) {
+        return Err(ModelError::Input(format!("audio sample {i} is not finite")));
+    }
+    Ok(())
+}
+
+/// The weights file for `path`: the path itself, or the checkpoint inside a directory.
+fn find_weights(path: &Path) -> Result<PathBuf> {
+    if !path.is_dir() {
+        if !path.exists() {
+            return Err(ModelError::Io {
+                path: path.to_owned(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+            });
+        }
+        return Ok(path.to_owned());
+    }
+    let io = |source| ModelError::Io { path: path.to_owned(), source };
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(io)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            name == "model.safetensors" || name.ends_with(".th")
+        })
+        .collect();
+    candidates.sort();
+    // Prefer the transformers file when both are present.
+    candidates.sort_by_key(|p| !p.ends_with("model.safetensors"));
+    candidates.into_iter().next().ok_or_else(|| ModelError::NoWeightsInDir {
+        dir: path.to_owned(),
+        looked_for: "model.safetensors or *.th".into(),
+    })
+}

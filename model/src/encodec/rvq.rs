@@ -1,0 +1,113 @@
+//! Residual vector quantizer of EnCodec (encodec `quantization/core_vq.py`).
+//!
+//! Per layer, on the residual `r`: code = argmin_j ||r - E_j||^2 computed as the reference does,
+//! `||r||^2 - 2 r.E_j + ||E_j||^2`, first index on ties; then `r -= E[code]`. Codes of a lower
+//! bandwidth are a prefix of the codes of a higher one.
+
+use candle_core::{D, Tensor};
+
+use super::names::EncodecWeights;
+use crate::error::{ModelError, Result};
+
+pub struct Codebook {
+    /// `(bins, D)`.
+    pub embed: Tensor,
+    /// `(D, bins)`, for `r @ E^T`.
+    embed_t: Tensor,
+    /// `||E_j||^2`, cached once at load (the reference recomputes it per call).
+    norms: Vec<f32>,
+}
+
+pub struct ResidualVectorQuantizer {
+    pub codebooks: Vec<Codebook>,
+    pub dim: usize,
+    pub bins: usize,
+}
+
+/// Codes of one stream: `rows[q][t]` for codebook `q` and frame `t`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Codes {
+    pub rows: Vec<Vec<u32>>,
+}
+
+impl Codes {
+    pub fn num_codebooks(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn num_frames(&self) -> usize {
+        self.rows.first().map_or(0, Vec::len)
+    }
+}
+
+impl ResidualVectorQuantizer {
+    pub fn load(weights: &EncodecWeights, n_q: usize, bins: usize, dim: usize) -> Result<Self> {
+        let codebooks = (0..n_q)
+            .map(|q| {
+                let embed = weights.tensor(&format!("quantizer.vq.layers.{q}._codebook.embed"), &[bins, dim])?;
+                let norms = embed.sqr()?.sum(D::Minus1)?.to_vec1::<f32>()?;
+                Ok(Codebook { embed_t: embed.t()?.contiguous()?, embed, norms })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { codebooks, dim, bins })
+    }
+
+    /// Quantizes `latent` `(1, D, T)` with the first `n_q` codebooks.
+    pub fn encode(&self, latent: &Tensor, n_q: usize) -> Result<Codes> {
+        if n_q > self.codebooks.len() {
+            return Err(ModelError::Input(format!(
+                "{n_q} codebooks requested, the quantizer has {}",
+                self.codebooks.len()
+            )));
+        }
+        let mut residual = latent.squeeze(0)?.t()?.contiguous()?; // (T, D)
+        let mut rows = Vec::with_capacity(n_q);
+        for book in &self.codebooks[..n_q] {
+            let r2 = residual.sqr()?.sum(D::Minus1)?.to_vec1::<f32>()?;
+            let dots = residual.matmul(&book.embed_t)?.to_vec2::<f32>()?;
+            let codes: Vec<u32> = dots.iter().zip(&r2).map(|(dot, &r2)| nearest(r2, dot, &book.norms)).collect();
+            let index = Tensor::from_slice(&codes, codes.len(), latent.device())?;
+            residual = (residual - book.embed.index_select(&index, 0)?)?;
+            rows.push(codes);
+        }
+        Ok(Codes { rows })
+    }
+
+    /// Sum of the codebook rows selected by `codes`: the quantized latent `(1, D, T)`.
+    pub fn decode(&self, codes: &Codes) -> Result<Tensor> {
+        let mut sum: Option<Tensor> = None;
+        for (book, row) in self.codebooks.iter().zip(&codes.rows) {
+            let index = Tensor::from_slice(row, row.len(), book.embed.device())?;
+            let part = book.embed.index_select(&index, 0)?;
+            sum = Some(match sum {
+                Some(s) => (s + part)?,
+                None => part,
+            });
+        }
+        let sum = sum.ok_or_else(|| ModelError::Input("no codebooks to decode".into()))?;
+        Ok(sum.t()?.unsqueeze(0)?)
+    }
+}
+
+/// Index of the smallest `r2 - 2 dot_j + norm_j`; the first one on exact ties.
+fn nearest(r2: f32, dots: &[f32], norms: &[f32]) -> u32 {
+    let mut best = (0u32, f32::INFINITY);
+    for (j, (&dot, &norm)) in dots.iter().zip(norms).enumerate() {
+        let dist = r2 - 2.0 * dot + norm;
+        if dist < best.1 {
+            best = (j as u32, dist);
+        }
+    }
+    best.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nearest;
+
+    #[test]
+    fn nearest_takes_the_first_index_on_ties() {
+        assert_eq!(nearest(1.0, &[0.5, 1.0, 1.0], &[1.0, 1.0, 1.0]), 1);
+        assert_eq!(nearest(0.0, &[0.0, 0.0], &[2.0, 1.0]), 1);
+    }
+}
