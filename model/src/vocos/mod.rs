@@ -1,0 +1,194 @@
+//! Vocos (Siuzdak 2023): backbone + ISTFT head, fed by EnCodec codes (EnCodec variant) or by
+//! log-mel features (mel variant). Loads `config.yaml` + `pytorch_model.bin` (or
+//! `model.safetensors`) as published on the hub.
+
+pub mod backbone;
+pub mod config;
+pub mod features;
+pub mod head;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use candle_core::{Device, Tensor};
+
+pub use backbone::Backbone;
+pub use config::{FeatureConfig, VocosConfig};
+pub use features::{CodebookFeatures, MelFeatures};
+pub use head::IstftHead;
+
+use crate::checkpoint::Checkpoint;
+use crate::encodec::check_audio;
+use crate::error::{ModelError, Result};
+
+/// Codebook size of EnCodec 24 kHz.
+const ENCODEC_BINS: usize = 1024;
+/// Kilobits per second carried by one EnCodec codebook (10 bits at 75 Hz).
+const KBPS_PER_CODEBOOK: f32 = 0.75;
+
+pub enum Frontend {
+    Encodec { bandwidths: Vec<f32>, codebooks: CodebookFeatures },
+    Mel(MelFeatures),
+}
+
+/// An immutable Vocos model; share it between instances with `Arc`.
+pub struct Vocos {
+    pub config: VocosConfig,
+    pub frontend: Frontend,
+    pub backbone: Backbone,
+    pub head: IstftHead,
+    source: PathBuf,
+}
+
+impl Vocos {
+    /// Loads from a directory holding `config.yaml` and `pytorch_model.bin` or
+    /// `model.safetensors`, or from a weights file with `config.yaml` beside it.
+    pub fn load(path: &Path) -> Result<Arc<Self>> {
+        let (config_path, weights) = locate(path)?;
+        let config = VocosConfig::from_yaml_file(&config_path)?;
+        let checkpoint = Checkpoint::load(&weights)?;
+        Ok(Arc::new(Self::from_checkpoint(&checkpoint, config)?))
+    }
+
+    pub fn from_checkpoint(ckpt: &Checkpoint, config: VocosConfig) -> Result<Self> {
+        let frontend = match &config.features {
+            FeatureConfig::Encodec { bandwidths } => {
+                let max_kbps = bandwidths.iter().copied().fold(0.0, f32::max);
+                let codebooks = CodebookFeatures::load(ckpt, codebooks_for_kbps(max_kbps), ENCODEC_BINS)?;
+                if codebooks.dim != config.backbone.input_channels {
+                    return Err(ModelError::Config {
+                        path: ckpt.path().to_owned(),
+                        reason: format!(
+                            "backbone input_channels {} differs from the codebook dimension {}",
+                            config.backbone.input_channels, codebooks.dim
+                        ),
+                    });
+                }
+                Frontend::Encodec { bandwidths: bandwidths.clone(), codebooks }
+            }
+            FeatureConfig::Mel(mel) => Frontend::Mel(MelFeatures::load(ckpt, mel)?),
+        };
+        Ok(Self {
+            backbone: Backbone::load(ckpt, &config.backbone)?,
+            head: IstftHead::load(ckpt, &config.head)?,
+            frontend,
+            config,
+            source: ckpt.path().to_owned(),
+        })
+    }
+
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
+    pub fn is_mel(&self) -> bool {
+        matches!(self.frontend, Frontend::Mel(_))
+    }
+
+    /// Audio samples per feature frame (320 for the EnCodec variant, 256 for mel).
+    pub fn hop_length(&self) -> usize {
+        self.config.head.hop_length
+    }
+
+    /// The bandwidth id (AdaLayerNorm row) of `kbps` in this model's bandwidth list.
+    pub fn bandwidth_id(&self, kbps: f32) -> Result<usize> {
+        match &self.frontend {
+            Frontend::Encodec { bandwidths, .. } => bandwidths.iter().position(|&b| b == kbps).ok_or_else(|| {
+                ModelError::Input(format!("bandwidth {kbps} kbps is not one of this Vocos' {bandwidths:?}"))
+            }),
+            Frontend::Mel(_) => Err(ModelError::Input("the mel variant has no bandwidth".into())),
+        }
+    }
+
+    /// Number of EnCodec codebooks of bandwidth id `id` (2, 4, 8, 16 for ids 0..4).
+    pub fn codebooks_for_id(&self, id: usize) -> Result<usize> {
+        match &self.frontend {
+            Frontend::Encodec { bandwidths, .. } => bandwidths
+                .get(id)
+                .map(|&kbps| codebooks_for_kbps(kbps))
+                .ok_or_else(|| ModelError::Input(format!("bandwidth id {id} out of range 0..{}", bandwidths.len()))),
+            Frontend::Mel(_) => Err(ModelError::Input("the mel variant has no bandwidth".into())),
+        }
+    }
+
+    /// `codes_to_features`: summed embeddings `(1, D, T)` of codes `(K, T)` (all `K` rows used).
+    pub fn codes_to_features(&self, codes: &[Vec<u32>]) -> Result<Tensor> {
+        match &self.frontend {
+            Frontend::Encodec { codebooks, .. } => codebooks.features(codes),
+            Frontend::Mel(_) => Err(ModelError::Input("the mel variant does not decode codes".into())),
+        }
+    }
+
+    /// Log-mel features `(1, n_mels, 1 + N / 256)` of 24 kHz audio (mel variant).
+    pub fn mel_features(&self, audio: &[f32]) -> Result<Tensor> {
+        check_audio(audio)?;
+        match &self.frontend {
+            Frontend::Mel(mel) => mel.features(audio),
+            Frontend::Encodec { .. } => Err(ModelError::Input("the EnCodec variant has no mel front end".into())),
+        }
+    }
+
+    /// Backbone hidden states `(T, dim)` of features `(1, C, T)`; `bandwidth_id` is required by
+    /// the EnCodec variant and ignored by the mel variant.
+    pub fn backbone(&self, features: &Tensor, bandwidth_id: Option<usize>) -> Result<Tensor> {
+        let frames = features.dim(2)?;
+        let ids = match (&self.frontend, bandwidth_id) {
+            (Frontend::Encodec { bandwidths, .. }, Some(id)) if id < bandwidths.len() => {
+                Some(Tensor::from_vec(vec![id as u32; frames], frames, &Device::Cpu)?)
+            }
+            (Frontend::Encodec { .. }, _) => {
+                return Err(ModelError::Input(format!("bandwidth id {bandwidth_id:?} is not valid for this Vocos")));
+            }
+            (Frontend::Mel(_), _) => None,
+        };
+        self.backbone.forward(features, ids.as_ref())
+    }
+
+    /// `Vocos.decode`: features `(1, C, T)` -> audio (`T * hop` samples for `same` padding,
+    /// `(T - 1) * hop` for `center`).
+    pub fn decode(&self, features: &Tensor, bandwidth_id: Option<usize>) -> Result<Vec<f32>> {
+        self.head.forward(&self.backbone(features, bandwidth_id)?)
+    }
+
+    /// Decodes EnCodec codes `(K, T)` at `bandwidth_id` (`Vocos.decode(codes_to_features(codes))`).
+    pub fn decode_codes(&self, codes: &[Vec<u32>], bandwidth_id: usize) -> Result<Vec<f32>> {
+        self.decode(&self.codes_to_features(codes)?, Some(bandwidth_id))
+    }
+
+    /// Mel-variant analysis-resynthesis: `Vocos.forward(audio)`.
+    pub fn resynthesize_mel(&self, audio: &[f32]) -> Result<Vec<f32>> {
+        self.decode(&self.mel_features(audio)?, None)
+    }
+}
+
+/// EnCodec codebooks for a bandwidth: `max(1, floor(kbps / 0.75))`.
+pub fn codebooks_for_kbps(kbps: f32) -> usize {
+    ((kbps / KBPS_PER_CODEBOOK).floor() as usize).max(1)
+}
+
+/// `(config.yaml, weights)` for a directory or a weights file.
+fn locate(path: &Path) -> Result<(PathBuf, PathBuf)> {
+    let dir = if path.is_dir() { path.to_owned() } else { path.parent().unwrap_or(Path::new(".")).to_owned() };
+    let config = dir.join("config.yaml");
+    if !config.is_file() {
+        return Err(ModelError::Io {
+            path: config,
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "Vocos needs its config.yaml"),
+        });
+    }
+    if !path.is_dir() {
+        if !path.is_file() {
+            return Err(ModelError::Io {
+                path: path.to_owned(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+            });
+        }
+        return Ok((config, path.to_owned()));
+    }
+    ["pytorch_model.bin", "model.safetensors"]
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|p| p.is_file())
+        .map(|weights| (config, weights))
+        .ok_or_else(|| ModelError::NoWeightsInDir { dir, looked_for: "pytorch_model.bin or model.safetensors".into() })
+}

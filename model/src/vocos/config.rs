@@ -1,0 +1,169 @@
+//! Vocos `config.yaml` as published on the hub: `feature_extractor`, `backbone` and `head`, each
+//! a `class_path` with `init_args` (the layout `Vocos.from_hparams` reads).
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ModelError, Result};
+
+#[derive(Deserialize)]
+struct Component {
+    class_path: String,
+    #[serde(default)]
+    init_args: serde_yaml_ng::Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeatureConfig {
+    /// `vocos.feature_extractors.EncodecFeatures`.
+    Encodec { bandwidths: Vec<f32> },
+    /// `vocos.feature_extractors.MelSpectrogramFeatures`.
+    Mel(MelConfig),
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct MelConfig {
+    pub sample_rate: usize,
+    pub n_fft: usize,
+    pub hop_length: usize,
+    pub n_mels: usize,
+    pub padding: String,
+}
+
+impl Default for MelConfig {
+    fn default() -> Self {
+        Self { sample_rate: 24_000, n_fft: 1024, hop_length: 256, n_mels: 100, padding: "center".into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct EncodecFeatureArgs {
+    #[serde(default = "default_bandwidths")]
+    bandwidths: Vec<f32>,
+    #[serde(default = "default_encodec_model")]
+    encodec_model: String,
+}
+
+fn default_bandwidths() -> Vec<f32> {
+    vec![1.5, 3.0, 6.0, 12.0]
+}
+
+fn default_encodec_model() -> String {
+    "encodec_24khz".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BackboneConfig {
+    pub input_channels: usize,
+    pub dim: usize,
+    pub intermediate_dim: usize,
+    pub num_layers: usize,
+    /// Rows of the AdaLayerNorm tables (one per bandwidth); `None` means plain LayerNorm.
+    #[serde(default)]
+    pub adanorm_num_embeddings: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct HeadConfig {
+    pub dim: usize,
+    pub n_fft: usize,
+    pub hop_length: usize,
+    #[serde(default = "default_padding")]
+    pub padding: String,
+}
+
+fn default_padding() -> String {
+    "same".into()
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VocosConfig {
+    pub features: FeatureConfig,
+    pub backbone: BackboneConfig,
+    pub head: HeadConfig,
+}
+
+impl VocosConfig {
+    pub fn from_yaml_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io { path: path.to_owned(), source })?;
+        Self::from_yaml(&text, path)
+    }
+
+    pub fn from_yaml(text: &str, path: &Path) -> Result<Self> {
+        let bad = |reason: String| ModelError::Config { path: path.to_owned(), reason };
+        #[derive(Deserialize)]
+        struct Raw {
+            feature_extractor: Component,
+            backbone: Component,
+            head: Component,
+        }
+        let raw: Raw = serde_yaml_ng::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let args = |c: &Component, what: &str| -> Result<serde_yaml_ng::Value> {
+            if c.init_args.is_null() {
+                return Err(bad(format!("{what}: missing init_args")));
+            }
+            Ok(c.init_args.clone())
+        };
+        let features = match class_name(&raw.feature_extractor.class_path) {
+            "EncodecFeatures" => {
+                let a: EncodecFeatureArgs = if raw.feature_extractor.init_args.is_null() {
+                    EncodecFeatureArgs { bandwidths: default_bandwidths(), encodec_model: default_encodec_model() }
+                } else {
+                    parse_args(raw.feature_extractor.init_args.clone(), "feature_extractor", path)?
+                };
+                if a.encodec_model != "encodec_24khz" {
+                    return Err(bad(format!("encodec_model `{}` (only encodec_24khz is supported)", a.encodec_model)));
+                }
+                FeatureConfig::Encodec { bandwidths: a.bandwidths }
+            }
+            "MelSpectrogramFeatures" => {
+                let mel: MelConfig = if raw.feature_extractor.init_args.is_null() {
+                    MelConfig::default()
+                } else {
+                    parse_args(raw.feature_extractor.init_args.clone(), "feature_extractor", path)?
+                };
+                if mel.padding != "center" {
+                    return Err(bad(format!("mel padding `{}` (only center is supported)", mel.padding)));
+                }
+                FeatureConfig::Mel(mel)
+            }
+            other => return Err(bad(format!("unsupported feature extractor `{other}`"))),
+        };
+        if class_name(&raw.backbone.class_path) != "VocosBackbone" {
+            return Err(bad(format!("unsupported backbone `{}`", raw.backbone.class_path)));
+        }
+        if class_name(&raw.head.class_path) != "ISTFTHead" {
+            return Err(bad(format!("unsupported head `{}`", raw.head.class_path)));
+        }
+        let backbone: BackboneConfig = parse_args(args(&raw.backbone, "backbone")?, "backbone", path)?;
+        let head: HeadConfig = parse_args(args(&raw.head, "head")?, "head", path)?;
+        if head.padding != "same" && head.padding != "center" {
+            return Err(bad(format!("head padding `{}` (expected same or center)", head.padding)));
+        }
+        if head.dim != backbone.dim || head.hop_length == 0 || head.n_fft < head.hop_length || head.n_fft % 2 != 0 {
+            return Err(bad("head dim must equal backbone dim, and 0 < hop <= n_fft with n_fft even".into()));
+        }
+        if let FeatureConfig::Encodec { bandwidths } = &features {
+            if backbone.adanorm_num_embeddings != Some(bandwidths.len()) {
+                return Err(bad(format!(
+                    "adanorm_num_embeddings {:?} must equal the number of bandwidths {}",
+                    backbone.adanorm_num_embeddings,
+                    bandwidths.len()
+                )));
+            }
+        }
+        Ok(Self { features, backbone, head })
+    }
+}
+
+fn parse_args<T: DeserializeOwned>(value: serde_yaml_ng::Value, what: &str, path: &Path) -> Result<T> {
+    serde_yaml_ng::from_value(value)
+        .map_err(|e| ModelError::Config { path: path.to_owned(), reason: format!("{what}: {e}") })
+}
+
+fn class_name(class_path: &str) -> &str {
+    class_path.rsplit('.').next().unwrap_or(class_path)
+}

@@ -1,0 +1,113 @@
+//! Vocos inputs: EnCodec codes -> summed codebook embeddings (vocos `EncodecFeatures`,
+//! `codes_to_features`), and audio -> log-mel (vocos `MelSpectrogramFeatures`).
+
+use candle_core::{Device, Tensor};
+use vocos_dsp::mel::{LogMel, htk_filterbank};
+
+use super::config::MelConfig;
+use crate::checkpoint::Checkpoint;
+use crate::error::{ModelError, Result};
+
+/// The Vocos checkpoint's own copy of EnCodec codebooks `0..num_q`, stacked `(num_q * bins, D)`.
+pub struct CodebookFeatures {
+    /// Frame-major copy of the table for direct row sums.
+    table: Vec<f32>,
+    pub dim: usize,
+    pub bins: usize,
+    pub num_codebooks: usize,
+}
+
+impl CodebookFeatures {
+    pub fn load(ckpt: &Checkpoint, num_codebooks: usize, bins: usize) -> Result<Self> {
+        let name = "feature_extractor.codebook_weights";
+        let tensor = ckpt.tensor_of_rank(name, 2)?;
+        let (rows, dim) = tensor.dims2()?;
+        if rows != num_codebooks * bins {
+            return Err(ModelError::ShapeMismatch {
+                path: ckpt.path().to_owned(),
+                name: name.into(),
+                expected: vec![num_codebooks * bins, dim],
+                actual: vec![rows, dim],
+            });
+        }
+        Ok(Self { table: tensor.flatten_all()?.to_vec1()?, dim, bins, num_codebooks })
+    }
+
+    /// `sum_q table[q * bins + codes[q][t]]` as `(1, D, T)`; uses every row of `codes`.
+    pub fn features(&self, codes: &[Vec<u32>]) -> Result<Tensor> {
+        let frames = self.validate(codes)?;
+        let mut out = vec![0f32; frames * self.dim];
+        for t in 0..frames {
+            self.frame(codes.iter().map(|row| row[t]), &mut out[t * self.dim..(t + 1) * self.dim]);
+        }
+        Ok(Tensor::from_vec(out, (frames, self.dim), &Device::Cpu)?.t()?.unsqueeze(0)?.contiguous()?)
+    }
+
+    /// Embedding of one frame whose codes are `codes` (codebook 0 first) into `out` (`D` values).
+    pub fn frame(&self, codes: impl Iterator<Item = u32>, out: &mut [f32]) {
+        out.fill(0.0);
+        for (q, code) in codes.enumerate() {
+            let row = (q * self.bins + code as usize) * self.dim;
+            for (o, &v) in out.iter_mut().zip(&self.table[row..row + self.dim]) {
+                *o += v;
+            }
+        }
+    }
+
+    /// Checks shape and range of `codes`; returns the number of frames.
+    pub fn validate(&self, codes: &[Vec<u32>]) -> Result<usize> {
+        if codes.is_empty() || codes.len() > self.num_codebooks {
+            return Err(ModelError::Input(format!(
+                "{} codebooks given, this Vocos decodes 1 to {}",
+                codes.len(),
+                self.num_codebooks
+            )));
+        }
+        let frames = codes[0].len();
+        if frames == 0 || codes.iter().any(|row| row.len() != frames) {
+            return Err(ModelError::Input("codes must have the same non-zero number of frames in every codebook".into()));
+        }
+        if let Some((q, &c)) =
+            codes.iter().enumerate().find_map(|(q, row)| row.iter().find(|&&c| c as usize >= self.bins).map(|c| (q, c)))
+        {
+            return Err(ModelError::Input(format!("code {c} in codebook {q} is out of range 0..{}", self.bins)));
+        }
+        Ok(frames)
+    }
+}
+
+/// Log-mel front end; filterbank and window from the checkpoint when it holds them.
+pub struct MelFeatures {
+    pub config: MelConfig,
+    window: Vec<f32>,
+    filterbank: Vec<f32>,
+}
+
+impl MelFeatures {
+    pub fn load(ckpt: &Checkpoint, config: &MelConfig) -> Result<Self> {
+        let bins = config.n_fft / 2 + 1;
+        let window = match "feature_extractor.mel_spec.spectrogram.window" {
+            name if ckpt.contains(name) => ckpt.tensor(name, &[config.n_fft])?.to_vec1()?,
+            _ => vocos_dsp::window::hann_periodic(config.n_fft),
+        };
+        let filterbank = match "feature_extractor.mel_spec.mel_scale.fb" {
+            name if ckpt.contains(name) => ckpt.tensor(name, &[bins, config.n_mels])?.flatten_all()?.to_vec1()?,
+            _ => htk_filterbank(bins, 0.0, config.sample_rate as f64 / 2.0, config.n_mels, config.sample_rate as f64),
+        };
+        Ok(Self { config: config.clone(), window, filterbank })
+    }
+
+    /// A fresh analyser (owns FFT plans and scratch).
+    pub fn analyser(&self) -> Result<LogMel> {
+        let c = &self.config;
+        LogMel::new(c.n_fft, c.hop_length, self.window.clone(), self.filterbank.clone(), c.n_mels)
+            .map_err(|e| ModelError::Input(format!("mel analysis: {e}")))
+    }
+
+    /// Log-mel features `(1, n_mels, 1 + N / hop)` of `audio`.
+    pub fn features(&self, audio: &[f32]) -> Result<Tensor> {
+        let flat = self.analyser()?.features(audio).map_err(|e| ModelError::Input(format!("mel analysis: {e}")))?;
+        let frames = flat.len() / self.config.n_mels;
+        Ok(Tensor::from_vec(flat, (frames, self.config.n_mels), &Device::Cpu)?.t()?.unsqueeze(0)?.contiguous()?)
+    }
+}
