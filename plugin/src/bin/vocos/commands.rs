@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use vocos_model::encodec::{Bandwidth, Encodec};
+use vocos_model::encodec::Encodec;
 use vocos_model::vocos::Vocos;
 
 use crate::audio_file::{MODEL_RATE, read_mono_24k, write_mono_24k};
@@ -15,27 +15,88 @@ fn seconds(samples: usize) -> f64 {
     samples as f64 / f64::from(MODEL_RATE)
 }
 
+fn encoder_cost(n_q: usize) -> u64 {
+    cost::ENCODER + n_q as u64 * cost::QUANTIZER_PER_CODEBOOK
+}
+
+/// A Vocos model of the EnCodec variant; the mel variant cannot decode codes.
+fn load_encodec_vocos(path: &Path) -> Result<std::sync::Arc<Vocos>> {
+    let vocos = Vocos::load(path)?;
+    if vocos.is_mel() {
+        return Err(CliError::Usage(format!(
+            "{} is the mel variant of Vocos; codes need the EnCodec variant (charactr/vocos-encodec-24khz)",
+            path.display()
+        )));
+    }
+    Ok(vocos)
+}
+
 pub fn encode(encodec_path: &Path, kbps: f32, input: &Path, output: &Path) -> Result<()> {
-    let bandwidth = Bandwidth::from_kbps(kbps).map_err(|e| CliError::Usage(e.to_string()))?;
     let encodec = Encodec::load(encodec_path)?;
+    let n_q = encodec.codebooks_for(kbps)?;
     let audio = read_mono_24k(input)?;
-    let n_q = bandwidth.n_codebooks() as u64;
-    let progress = Progress::new(seconds(audio.len()), cost::ENCODER + n_q * cost::QUANTIZER_PER_CODEBOOK);
-    let codes = progress.stage("encoding", cost::ENCODER + n_q * cost::QUANTIZER_PER_CODEBOOK, || {
-        encodec.encode(&audio, bandwidth)
-    })?;
+    let progress = Progress::new(seconds(audio.len()), encoder_cost(n_q));
+    let codes = progress.stage("encoding", encoder_cost(n_q), || encodec.encode(&audio, kbps))?;
     progress.finish();
-    write_codes(output, &CodesArray { rows: codes.rows() })
+    let rows = codes.rows.iter().map(|row| row.iter().map(|&c| i64::from(c)).collect()).collect();
+    write_codes(output, &CodesArray { rows })
 }
 
 pub fn decode(vocos_path: &Path, kbps: f32, input: &Path, output: &Path) -> Result<()> {
-    todo!()
+    let vocos = load_encodec_vocos(vocos_path)?;
+    let id = vocos.bandwidth_id(kbps)?;
+    let n_q = vocos.codebooks_for_id(id)?;
+    let codes = read_codes(input)?;
+    if codes.rows.len() < n_q {
+        return Err(CliError::ReadCodes {
+            path: input.to_owned(),
+            reason: format!("{kbps} kbps needs {n_q} codebooks, the file has {}", codes.rows.len()),
+        });
+    }
+    let rows = codes.rows[..n_q]
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|&c| u32::try_from(c).map_err(|_| format!("negative or oversized code {c}")))
+                .collect::<std::result::Result<Vec<u32>, String>>()
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|reason| CliError::ReadCodes { path: input.to_owned(), reason })?;
+    let samples = rows[0].len() * vocos.hop_length();
+    let progress = Progress::new(seconds(samples), cost::VOCOS_ENCODEC);
+    let audio = progress.stage("decoding", cost::VOCOS_ENCODEC, || vocos.decode_codes(&rows, id))?;
+    progress.finish();
+    write_mono_24k(output, &audio)
 }
 
 pub fn resynth(encodec_path: &Path, vocos_path: &Path, kbps: f32, input: &Path, output: &Path) -> Result<()> {
-    todo!()
+    let encodec = Encodec::load(encodec_path)?;
+    let vocos = load_encodec_vocos(vocos_path)?;
+    let id = vocos.bandwidth_id(kbps)?;
+    let n_q = encodec.codebooks_for(kbps)?;
+    if n_q != vocos.codebooks_for_id(id)? {
+        return Err(CliError::Usage(format!("EnCodec and Vocos disagree on the codebooks of {kbps} kbps")));
+    }
+    let audio = read_mono_24k(input)?;
+    let progress = Progress::new(seconds(audio.len()), encoder_cost(n_q) + cost::VOCOS_ENCODEC);
+    let codes = progress.stage("encoding", encoder_cost(n_q), || encodec.encode(&audio, kbps))?;
+    let out = progress.stage("decoding", cost::VOCOS_ENCODEC, || vocos.decode_codes(&codes.rows, id))?;
+    progress.finish();
+    write_mono_24k(output, &out)
 }
 
 pub fn mel(vocos_path: &Path, input: &Path, output: &Path) -> Result<()> {
-    todo!()
+    let vocos = Vocos::load(vocos_path)?;
+    if !vocos.is_mel() {
+        return Err(CliError::Usage(format!(
+            "{} is the EnCodec variant of Vocos; `mel` needs the mel variant (charactr/vocos-mel-24khz)",
+            vocos_path.display()
+        )));
+    }
+    let audio = read_mono_24k(input)?;
+    let progress = Progress::new(seconds(audio.len()), cost::LIGHT + cost::VOCOS_MEL);
+    let mel = progress.stage("mel analysis", cost::LIGHT, || vocos.mel_features(&audio))?;
+    let out = progress.stage("decoding", cost::VOCOS_MEL, || vocos.decode(&mel, None))?;
+    progress.finish();
+    write_mono_24k(output, &out)
 }
