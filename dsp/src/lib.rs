@@ -4,7 +4,6 @@
 pub mod delay;
 pub mod resample;
 pub mod resample_clip;
-pub mod ring;
 
 // Spectral processing used by the models.
 pub mod istft;

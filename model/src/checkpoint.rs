@@ -5,6 +5,7 @@
 //! truncated or mismatched file never panics deep inside a layer.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
@@ -17,28 +18,51 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Reads every tensor of `path`. The format is chosen by content: safetensors files start
-    /// with a little-endian header length, torch checkpoints are zip archives (`PK`).
+    /// Reads every tensor of `path`. The format is chosen by content, not by extension: torch
+    /// checkpoints are zip archives (`PK`), anything else is tried as safetensors (a
+    /// little-endian header length, then a JSON header).
     pub fn load(path: &Path) -> Result<Self> {
-        let unreadable = |reason: String| ModelError::UnreadableCheckpoint { path: path.to_owned(), reason };
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Io { path: path.to_owned(), source })?;
-        let tensors: HashMap<String, Tensor> = if bytes.starts_with(b"PK") {
+        let unreadable = |reason: String| ModelError::UnreadableCheckpoint {
+            path: path.to_owned(),
+            reason,
+        };
+        let io = |source| ModelError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut magic = [0u8; 2];
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let is_zip = match file.read_exact(&mut magic) {
+            Ok(()) => magic == *b"PK",
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => false,
+            Err(e) => return Err(io(e)),
+        };
+        drop(file);
+        let tensors: HashMap<String, Tensor> = if is_zip {
             candle_core::pickle::read_all(path)
                 .map_err(|e| unreadable(e.to_string()))?
                 .into_iter()
                 .collect()
         } else {
-            candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| unreadable(e.to_string()))?
+            candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| {
+                unreadable(format!("not a torch zip archive, and as safetensors: {e}"))
+            })?
         };
         if tensors.is_empty() {
             return Err(unreadable("it holds no tensors".into()));
         }
-        Ok(Self { path: path.to_owned(), tensors })
+        Ok(Self {
+            path: path.to_owned(),
+            tensors,
+        })
     }
 
     /// Builds a checkpoint from tensors already in memory (tests, renamed layouts).
     pub fn from_tensors(path: &Path, tensors: HashMap<String, Tensor>) -> Self {
-        Self { path: path.to_owned(), tensors }
+        Self {
+            path: path.to_owned(),
+            tensors,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -53,13 +77,29 @@ impl Checkpoint {
         self.tensors.keys().map(String::as_str)
     }
 
+    /// The stored shape of `name`, if present.
+    pub fn dims(&self, name: &str) -> Option<&[usize]> {
+        self.tensors.get(name).map(Tensor::dims)
+    }
+
+    /// A view that prepends `prefix` to every name, e.g. `with_prefix("backbone.")`.
+    pub fn with_prefix(&self, prefix: &str) -> Prefixed<'_> {
+        Prefixed {
+            checkpoint: self,
+            prefix: prefix.to_owned(),
+        }
+    }
+
     /// Tensor `name` as contiguous f32 of exactly `shape`. Half-precision and f64 tensors are
     /// widened/narrowed to f32; integer tensors are a dtype error; NaN/Inf values are an error.
     pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        let tensor = self.tensors.get(name).ok_or_else(|| ModelError::MissingTensor {
-            path: self.path.clone(),
-            name: name.to_owned(),
-        })?;
+        let tensor = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| ModelError::MissingTensor {
+                path: self.path.clone(),
+                name: name.to_owned(),
+            })?;
         if tensor.dims() != shape {
             return Err(ModelError::ShapeMismatch {
                 path: self.path.clone(),
@@ -75,13 +115,21 @@ impl Checkpoint {
                 return Err(ModelError::DType {
                     path: self.path.clone(),
                     name: name.to_owned(),
+                    expected: "a floating-point tensor (f32, f16, bf16 or f64)".into(),
                     actual: format!("{other:?}"),
                 });
             }
         };
-        let finite = tensor.flatten_all()?.to_vec1::<f32>()?.iter().all(|v| v.is_finite());
+        let finite = tensor
+            .flatten_all()?
+            .to_vec1::<f32>()?
+            .iter()
+            .all(|v| v.is_finite());
         if !finite {
-            return Err(ModelError::NonFiniteTensor { path: self.path.clone(), name: name.to_owned() });
+            return Err(ModelError::NonFiniteTensor {
+                path: self.path.clone(),
+                name: name.to_owned(),
+            });
         }
         Ok(tensor.contiguous()?)
     }
@@ -92,7 +140,10 @@ impl Checkpoint {
         let dims = self
             .tensors
             .get(name)
-            .ok_or_else(|| ModelError::MissingTensor { path: self.path.clone(), name: name.to_owned() })?
+            .ok_or_else(|| ModelError::MissingTensor {
+                path: self.path.clone(),
+                name: name.to_owned(),
+            })?
             .dims()
             .to_vec();
         if dims.len() != rank {
@@ -104,5 +155,48 @@ impl Checkpoint {
             });
         }
         self.tensor(name, &dims)
+    }
+}
+
+/// A [`Checkpoint`] seen through a name prefix; errors report the full name in the file.
+#[derive(Clone)]
+pub struct Prefixed<'a> {
+    checkpoint: &'a Checkpoint,
+    prefix: String,
+}
+
+impl Prefixed<'_> {
+    /// A view with `sub` appended to this view's prefix.
+    pub fn with_prefix(&self, sub: &str) -> Self {
+        Self {
+            checkpoint: self.checkpoint,
+            prefix: format!("{}{sub}", self.prefix),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn path(&self) -> &Path {
+        self.checkpoint.path()
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.checkpoint.contains(&self.full_name(name))
+    }
+
+    /// [`Checkpoint::tensor`] of `prefix + name`.
+    pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.checkpoint.tensor(&self.full_name(name), shape)
+    }
+
+    /// [`Checkpoint::tensor_of_rank`] of `prefix + name`.
+    pub fn tensor_of_rank(&self, name: &str, rank: usize) -> Result<Tensor> {
+        self.checkpoint.tensor_of_rank(&self.full_name(name), rank)
+    }
+
+    fn full_name(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
     }
 }

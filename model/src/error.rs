@@ -6,15 +6,28 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not a readable checkpoint (torch zip pickle or safetensors): {reason}")]
     UnreadableCheckpoint { path: PathBuf, reason: String },
     #[error("{path}: tensor `{name}` is missing")]
     MissingTensor { path: PathBuf, name: String },
     #[error("{path}: tensor `{name}` has shape {actual:?}, expected {expected:?}")]
-    ShapeMismatch { path: PathBuf, name: String, expected: Vec<usize>, actual: Vec<usize> },
-    #[error("{path}: tensor `{name}` has dtype {actual}, expected a floating-point tensor")]
-    DType { path: PathBuf, name: String, actual: String },
+    ShapeMismatch {
+        path: PathBuf,
+        name: String,
+        expected: Vec<usize>,
+        actual: Vec<usize>,
+    },
+    #[error("{path}: tensor `{name}` has dtype {actual}, expected {expected}")]
+    DType {
+        path: PathBuf,
+        name: String,
+        expected: String,
+        actual: String,
+    },
     #[error("{path}: tensor `{name}` holds non-finite values")]
     NonFiniteTensor { path: PathBuf, name: String },
     #[error("invalid config {path}: {reason}")]

@@ -31,7 +31,12 @@ pub struct EncodecConfig {
     pub compress: usize,
     pub num_lstm_layers: usize,
     pub codebook_size: usize,
+    /// Must equal `hidden_size` (no projection around the quantizer); `None` means equal.
+    pub codebook_dim: Option<usize>,
+    /// Residual blocks use a 1x1 conv shortcut (`true_skip = False` in encodec), else identity.
     pub use_conv_shortcut: bool,
+    /// Chunked encoding with overlap (the 48 kHz model); must be `None` here.
+    pub chunk_length_s: Option<f32>,
 }
 
 impl Default for EncodecConfig {
@@ -55,7 +60,9 @@ impl Default for EncodecConfig {
             compress: 2,
             num_lstm_layers: 2,
             codebook_size: 1024,
+            codebook_dim: None,
             use_conv_shortcut: true,
+            chunk_length_s: None,
         }
     }
 }
@@ -64,20 +71,36 @@ impl EncodecConfig {
     /// Reads `config.json` and checks that it describes a model this crate runs: mono, causal,
     /// weight-normed, reflect-padded, without input normalisation (the 24 kHz family).
     pub fn from_json_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io { path: path.to_owned(), source })?;
-        let config: Self = serde_json::from_str(&text)
-            .map_err(|e| ModelError::Config { path: path.to_owned(), reason: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config: Self = serde_json::from_str(&text).map_err(|e| ModelError::Config {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
         config.validate(path)?;
         Ok(config)
     }
 
     fn validate(&self, path: &Path) -> Result<()> {
-        let unsupported = |reason: String| Err(ModelError::Config { path: path.to_owned(), reason });
+        let unsupported = |reason: String| {
+            Err(ModelError::Config {
+                path: path.to_owned(),
+                reason,
+            })
+        };
         if self.audio_channels != 1 {
-            return unsupported(format!("audio_channels {} (only mono EnCodec is supported)", self.audio_channels));
+            return unsupported(format!(
+                "audio_channels {} (only mono EnCodec is supported)",
+                self.audio_channels
+            ));
         }
-        if !self.use_causal_conv || self.normalize {
-            return unsupported("only the causal, unnormalised EnCodec (24 kHz family) is supported".into());
+        if !self.use_causal_conv || self.normalize || self.chunk_length_s.is_some() {
+            return unsupported(
+                "only the causal, unnormalised, unchunked EnCodec (24 kHz family) is supported"
+                    .into(),
+            );
         }
         if self.norm_type != "weight_norm" || self.pad_mode != "reflect" {
             return unsupported(format!(
@@ -85,11 +108,67 @@ impl EncodecConfig {
                 self.norm_type, self.pad_mode
             ));
         }
-        if self.upsampling_ratios.is_empty() || self.codebook_size < 2 || self.target_bandwidths.is_empty() {
-            return unsupported("empty upsampling_ratios or target_bandwidths, or codebook_size < 2".into());
+        if self.codebook_dim.is_some_and(|d| d != self.hidden_size) {
+            return unsupported(format!(
+                "codebook_dim {:?} differs from hidden_size {} (quantizer projections are not supported)",
+                self.codebook_dim, self.hidden_size
+            ));
         }
-        if self.num_residual_layers == 0 || self.num_filters == 0 || self.hidden_size == 0 {
-            return unsupported("num_residual_layers, num_filters and hidden_size must be positive".into());
+        if self.upsampling_ratios.is_empty() || self.upsampling_ratios.contains(&0) {
+            return unsupported(format!(
+                "upsampling_ratios {:?} must be non-empty and positive",
+                self.upsampling_ratios
+            ));
+        }
+        if self.codebook_size < 2 || self.target_bandwidths.is_empty() || self.sampling_rate == 0 {
+            return unsupported(
+                "codebook_size < 2, no target_bandwidths or sampling_rate 0".into(),
+            );
+        }
+        let positive = [
+            ("num_residual_layers", self.num_residual_layers),
+            ("num_filters", self.num_filters),
+            ("hidden_size", self.hidden_size),
+            ("kernel_size", self.kernel_size),
+            ("last_kernel_size", self.last_kernel_size),
+            ("residual_kernel_size", self.residual_kernel_size),
+            ("dilation_growth_rate", self.dilation_growth_rate),
+            ("compress", self.compress),
+            ("num_lstm_layers", self.num_lstm_layers),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return unsupported(format!("{name} must be positive"));
+        }
+        // Bounds that keep every derived size (widths, hop, dilations) far from overflow.
+        let hop = self
+            .upsampling_ratios
+            .iter()
+            .try_fold(1usize, |acc, &r| acc.checked_mul(r));
+        let width = self
+            .num_filters
+            .checked_shl(self.upsampling_ratios.len() as u32);
+        let span = self
+            .dilation_growth_rate
+            .checked_pow(self.num_residual_layers as u32 - 1)
+            .and_then(|d| d.checked_mul(self.residual_kernel_size));
+        let kernels = [
+            self.kernel_size,
+            self.last_kernel_size,
+            span.unwrap_or(usize::MAX),
+        ];
+        if hop.is_none_or(|h| h > 1 << 20)
+            || width.is_none_or(|w| w > 1 << 16)
+            || kernels.iter().any(|&k| k > 1 << 20)
+        {
+            return unsupported(
+                "upsampling_ratios, num_filters, kernel sizes or dilations give unreasonably large sizes".into(),
+            );
+        }
+        if self.compress > self.num_filters {
+            return unsupported(format!(
+                "compress {} exceeds num_filters {}",
+                self.compress, self.num_filters
+            ));
         }
         Ok(())
     }
@@ -106,7 +185,11 @@ impl EncodecConfig {
 
     /// Number of codebooks in the quantizer: enough for the largest target bandwidth.
     pub fn num_quantizers(&self) -> usize {
-        let max_bw = self.target_bandwidths.iter().copied().fold(0.0f32, f32::max);
+        let max_bw = self
+            .target_bandwidths
+            .iter()
+            .copied()
+            .fold(0.0f32, f32::max);
         self.codebooks_for_bandwidth(max_bw)
     }
 

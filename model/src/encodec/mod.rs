@@ -1,6 +1,7 @@
 //! EnCodec 24 kHz: SEANet encoder and residual vector quantizer (the decoder is not needed:
 //! Vocos decodes). Loads the official checkpoints in their original and transformers layouts.
 
+pub mod activation;
 pub mod config;
 pub mod conv;
 pub mod lstm;
@@ -34,14 +35,18 @@ pub struct Encodec {
 }
 
 impl Encodec {
-    /// Loads from a checkpoint file (`.th`, `.bin`, `.safetensors`; hyper-parameters from a
-    /// `config.json` beside it, else the 24 kHz model's) or a directory holding `config.json`
-    /// and `model.safetensors` or a `.th`.
+    /// Loads from a checkpoint file (`.th`, `.bin`, `.safetensors`, in the original or the
+    /// transformers naming; hyper-parameters from a `config.json` beside it, else the 24 kHz
+    /// model's) or from a directory holding one (`model.safetensors`, `pytorch_model.bin` or a
+    /// `*.th`, in that preference) and optionally `config.json`. Load once and share the `Arc`.
     pub fn load(path: &Path) -> Result<Arc<Self>> {
         let weights = find_weights(path)?;
         let config_path = weights.with_file_name("config.json");
-        let config =
-            if config_path.is_file() { EncodecConfig::from_json_file(&config_path)? } else { EncodecConfig::default() };
+        let config = if config_path.is_file() {
+            EncodecConfig::from_json_file(&config_path)?
+        } else {
+            EncodecConfig::default()
+        };
         let checkpoint = Checkpoint::load(&weights)?;
         Ok(Arc::new(Self::from_checkpoint(&checkpoint, config)?))
     }
@@ -49,12 +54,29 @@ impl Encodec {
     /// Builds the model from tensors in any supported layout, with or without the
     /// `feature_extractor.encodec.` prefix of a full Vocos state dict.
     pub fn from_checkpoint(checkpoint: &Checkpoint, config: EncodecConfig) -> Result<Self> {
-        let prefix = if Layout::detect(checkpoint, VOCOS_PREFIX).is_ok() { VOCOS_PREFIX } else { "" };
-        let weights = EncodecWeights { checkpoint, layout: Layout::detect(checkpoint, prefix)?, prefix: prefix.into() };
+        let prefix = if Layout::detect(checkpoint, VOCOS_PREFIX).is_ok() {
+            VOCOS_PREFIX
+        } else {
+            ""
+        };
+        let weights = EncodecWeights {
+            checkpoint,
+            layout: Layout::detect(checkpoint, prefix)?,
+            prefix: prefix.into(),
+        };
         let encoder = SeanetEncoder::load(&weights, &config)?;
-        let quantizer =
-            ResidualVectorQuantizer::load(&weights, config.num_quantizers(), config.codebook_size, config.hidden_size)?;
-        Ok(Self { config, encoder, quantizer, source: checkpoint.path().to_owned() })
+        let quantizer = ResidualVectorQuantizer::load(
+            &weights,
+            config.num_quantizers(),
+            config.codebook_size,
+            config.hidden_size,
+        )?;
+        Ok(Self {
+            config,
+            encoder,
+            quantizer,
+            source: checkpoint.path().to_owned(),
+        })
     }
 
     pub fn config(&self) -> &EncodecConfig {
@@ -85,11 +107,12 @@ impl Encodec {
         Ok(self.config.codebooks_for_bandwidth(kbps))
     }
 
-    /// The encoder's latent `(1, D, ceil(N / hop))` for mono audio at the model's rate.
+    /// The encoder's latent `(1, D, ceil(N / hop))` (the reference's layout) for mono audio at
+    /// the model's rate.
     pub fn encoder_output(&self, audio: &[f32]) -> Result<Tensor> {
         check_audio(audio)?;
-        let x = Tensor::from_slice(audio, (1, 1, audio.len()), &Device::Cpu)?;
-        self.encoder.forward(&x)
+        let x = Tensor::from_slice(audio, (audio.len(), 1), &Device::Cpu)?;
+        Ok(self.encoder.forward(&x)?.t()?.unsqueeze(0)?)
     }
 
     /// `EncodecModel.encode` at `kbps`: codes `(n_q, ceil(N / hop))`.
@@ -116,25 +139,38 @@ fn find_weights(path: &Path) -> Result<PathBuf> {
         if !path.exists() {
             return Err(ModelError::Io {
                 path: path.to_owned(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such file or directory",
+                ),
             });
         }
         return Ok(path.to_owned());
     }
-    let io = |source| ModelError::Io { path: path.to_owned(), source };
-    let mut candidates: Vec<PathBuf> = std::fs::read_dir(path)
+    let io = |source| ModelError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    // Preference when several are present: transformers files, then the original `.th`
+    // (the first by name).
+    let rank = |p: &Path| match p.file_name().and_then(|n| n.to_str()) {
+        Some("model.safetensors") => Some(0),
+        Some("pytorch_model.bin") => Some(1),
+        Some(name) if name.ends_with(".th") => Some(2),
+        _ => None,
+    };
+    let mut candidates: Vec<(usize, PathBuf)> = std::fs::read_dir(path)
         .map_err(io)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            name == "model.safetensors" || name.ends_with(".th")
-        })
+        .filter_map(|p| rank(&p).map(|r| (r, p)))
         .collect();
     candidates.sort();
-    // Prefer the transformers file when both are present.
-    candidates.sort_by_key(|p| !p.ends_with("model.safetensors"));
-    candidates.into_iter().next().ok_or_else(|| ModelError::NoWeightsInDir {
-        dir: path.to_owned(),
-        looked_for: "model.safetensors or *.th".into(),
-    })
+    candidates
+        .into_iter()
+        .next()
+        .map(|(_, p)| p)
+        .ok_or_else(|| ModelError::NoWeightsInDir {
+            dir: path.to_owned(),
+            looked_for: "model.safetensors, pytorch_model.bin or *.th".into(),
+        })
 }

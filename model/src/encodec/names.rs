@@ -18,7 +18,10 @@ pub enum Layout {
 /// A probe tensor every EnCodec checkpoint holds, per layout.
 const PROBES: [(Layout, &str); 3] = [
     (Layout::Original, "encoder.model.0.conv.conv.weight_v"),
-    (Layout::Transformers, "encoder.layers.0.conv.parametrizations.weight.original1"),
+    (
+        Layout::Transformers,
+        "encoder.layers.0.conv.parametrizations.weight.original1",
+    ),
     (Layout::TransformersLegacy, "encoder.layers.0.conv.weight_v"),
 ];
 
@@ -32,7 +35,10 @@ impl Layout {
             .map(|&(layout, _)| layout)
             .ok_or_else(|| ModelError::MissingTensor {
                 path: checkpoint.path().to_owned(),
-                name: format!("{prefix}{} (or its transformers name; not an EnCodec checkpoint?)", PROBES[0].1),
+                name: format!(
+                    "{prefix}{} (or its transformers name; not an EnCodec checkpoint?)",
+                    PROBES[0].1
+                ),
             })
     }
 
@@ -64,7 +70,10 @@ pub struct EncodecWeights<'a> {
 
 impl EncodecWeights<'_> {
     pub fn tensor(&self, original: &str, shape: &[usize]) -> Result<candle_core::Tensor> {
-        self.checkpoint.tensor(&format!("{}{}", self.prefix, self.layout.translate(original)), shape)
+        self.checkpoint.tensor(
+            &format!("{}{}", self.prefix, self.layout.translate(original)),
+            shape,
+        )
     }
 }
 
@@ -76,15 +85,34 @@ mod tests {
     fn translates_like_the_published_mapping() {
         // Rows of keys/encodec_th_to_hf_mapping.txt.
         let rows = [
-            ("encoder.model.0.conv.conv.weight_g", "encoder.layers.0.conv.parametrizations.weight.original0"),
-            ("encoder.model.1.block.3.conv.conv.weight_v", "encoder.layers.1.block.3.conv.parametrizations.weight.original1"),
-            ("encoder.model.4.shortcut.conv.conv.bias", "encoder.layers.4.shortcut.conv.bias"),
-            ("encoder.model.13.lstm.weight_hh_l1", "encoder.layers.13.lstm.weight_hh_l1"),
-            ("quantizer.vq.layers.31._codebook.embed", "quantizer.layers.31.codebook.embed"),
+            (
+                "encoder.model.0.conv.conv.weight_g",
+                "encoder.layers.0.conv.parametrizations.weight.original0",
+            ),
+            (
+                "encoder.model.1.block.3.conv.conv.weight_v",
+                "encoder.layers.1.block.3.conv.parametrizations.weight.original1",
+            ),
+            (
+                "encoder.model.4.shortcut.conv.conv.bias",
+                "encoder.layers.4.shortcut.conv.bias",
+            ),
+            (
+                "encoder.model.13.lstm.weight_hh_l1",
+                "encoder.layers.13.lstm.weight_hh_l1",
+            ),
+            (
+                "quantizer.vq.layers.31._codebook.embed",
+                "quantizer.layers.31.codebook.embed",
+            ),
         ];
         for (original, hf) in rows {
             assert_eq!(Layout::Transformers.translate(original), hf);
-            assert_eq!(Layout::TransformersLegacy.translate(original), hf.replace("parametrizations.weight.original0", "weight_g").replace("parametrizations.weight.original1", "weight_v"));
+            assert_eq!(
+                Layout::TransformersLegacy.translate(original),
+                hf.replace("parametrizations.weight.original0", "weight_g")
+                    .replace("parametrizations.weight.original1", "weight_v")
+            );
             assert_eq!(Layout::Original.translate(original), original);
         }
     }

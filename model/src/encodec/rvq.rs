@@ -5,15 +5,17 @@
 //! bandwidth are a prefix of the codes of a higher one.
 
 use candle_core::{D, Tensor};
+use rayon::prelude::*;
 
 use super::names::EncodecWeights;
 use crate::error::{ModelError, Result};
 
+/// Frames per block of [`ResidualVectorQuantizer::encode`].
+const RVQ_BLOCK_FRAMES: usize = 256;
+
 pub struct Codebook {
     /// `(bins, D)`.
     pub embed: Tensor,
-    /// `(D, bins)`, for `r @ E^T`.
-    embed_t: Tensor,
     /// `||E_j||^2`, cached once at load (the reference recomputes it per call).
     norms: Vec<f32>,
 }
@@ -44,12 +46,19 @@ impl ResidualVectorQuantizer {
     pub fn load(weights: &EncodecWeights, n_q: usize, bins: usize, dim: usize) -> Result<Self> {
         let codebooks = (0..n_q)
             .map(|q| {
-                let embed = weights.tensor(&format!("quantizer.vq.layers.{q}._codebook.embed"), &[bins, dim])?;
+                let embed = weights.tensor(
+                    &format!("quantizer.vq.layers.{q}._codebook.embed"),
+                    &[bins, dim],
+                )?;
                 let norms = embed.sqr()?.sum(D::Minus1)?.to_vec1::<f32>()?;
-                Ok(Codebook { embed_t: embed.t()?.contiguous()?, embed, norms })
+                Ok(Codebook { embed, norms })
             })
             .collect::<Result<_>>()?;
-        Ok(Self { codebooks, dim, bins })
+        Ok(Self {
+            codebooks,
+            dim,
+            bins,
+        })
     }
 
     /// Quantizes `latent` `(1, D, T)` with the first `n_q` codebooks.
@@ -60,21 +69,52 @@ impl ResidualVectorQuantizer {
                 self.codebooks.len()
             )));
         }
-        let mut residual = latent.squeeze(0)?.t()?.contiguous()?; // (T, D)
-        let mut rows = Vec::with_capacity(n_q);
-        for book in &self.codebooks[..n_q] {
-            let r2 = residual.sqr()?.sum(D::Minus1)?.to_vec1::<f32>()?;
-            let dots = residual.matmul(&book.embed_t)?.to_vec2::<f32>()?;
-            let codes: Vec<u32> = dots.iter().zip(&r2).map(|(dot, &r2)| nearest(r2, dot, &book.norms)).collect();
-            let index = Tensor::from_slice(&codes, codes.len(), latent.device())?;
-            residual = (residual - book.embed.index_select(&index, 0)?)?;
-            rows.push(codes);
+        let frames = latent.squeeze(0)?.t()?.contiguous()?; // (T, D)
+        let total = frames.dim(0)?;
+        // Frames are quantized independently: blocks of frames run in parallel, and each block's
+        // (frames, bins) distance table stays small.
+        let blocks = (0..total.div_ceil(RVQ_BLOCK_FRAMES))
+            .into_par_iter()
+            .map(|b| {
+                let first = b * RVQ_BLOCK_FRAMES;
+                let len = RVQ_BLOCK_FRAMES.min(total - first);
+                self.encode_block(frames.narrow(0, first, len)?, n_q)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut rows = vec![Vec::with_capacity(total); n_q];
+        for block in blocks {
+            for (row, part) in rows.iter_mut().zip(block) {
+                row.extend(part);
+            }
         }
         Ok(Codes { rows })
     }
 
-    /// Sum of the codebook rows selected by `codes`: the quantized latent `(1, D, T)`.
+    /// Codes `(n_q, len)` of the time-major residual block `(len, D)`.
+    fn encode_block(&self, mut residual: Tensor, n_q: usize) -> Result<Vec<Vec<u32>>> {
+        let mut rows = Vec::with_capacity(n_q);
+        for book in &self.codebooks[..n_q] {
+            let r2 = residual.sqr()?.sum(D::Minus1)?.to_vec1::<f32>()?;
+            let dots = residual
+                .matmul(&book.embed.t()?)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            let codes: Vec<u32> = dots
+                .chunks_exact(self.bins)
+                .zip(&r2)
+                .map(|(dot, &r2)| nearest(r2, dot, &book.norms))
+                .collect();
+            let index = Tensor::from_slice(&codes, codes.len(), residual.device())?;
+            residual = (residual - book.embed.index_select(&index, 0)?)?;
+            rows.push(codes);
+        }
+        Ok(rows)
+    }
+
+    /// Sum of the codebook rows selected by `codes`: the quantized latent `(1, D, T)`. Codes must
+    /// be rectangular, below `bins`, with at most as many rows as codebooks.
     pub fn decode(&self, codes: &Codes) -> Result<Tensor> {
+        self.check_codes(codes)?;
         let mut sum: Option<Tensor> = None;
         for (book, row) in self.codebooks.iter().zip(&codes.rows) {
             let index = Tensor::from_slice(row, row.len(), book.embed.device())?;
@@ -86,6 +126,34 @@ impl ResidualVectorQuantizer {
         }
         let sum = sum.ok_or_else(|| ModelError::Input("no codebooks to decode".into()))?;
         Ok(sum.t()?.unsqueeze(0)?)
+    }
+}
+
+impl ResidualVectorQuantizer {
+    fn check_codes(&self, codes: &Codes) -> Result<()> {
+        let frames = codes.num_frames();
+        if codes.rows.is_empty() || codes.rows.len() > self.codebooks.len() {
+            return Err(ModelError::Input(format!(
+                "{} rows of codes, the quantizer has 1..={} codebooks",
+                codes.rows.len(),
+                self.codebooks.len()
+            )));
+        }
+        for (q, row) in codes.rows.iter().enumerate() {
+            if row.len() != frames {
+                return Err(ModelError::Input(format!(
+                    "codebook {q} has {} frames, codebook 0 has {frames}",
+                    row.len()
+                )));
+            }
+            if let Some(t) = row.iter().position(|&c| c as usize >= self.bins) {
+                return Err(ModelError::Input(format!(
+                    "code {} at codebook {q}, frame {t} is not below {} bins",
+                    row[t], self.bins
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
