@@ -9,7 +9,10 @@ pub struct DelayLine {
 
 impl DelayLine {
     pub fn new(delay: usize) -> Self {
-        Self { buffer: vec![0.0; delay], pos: 0 }
+        Self {
+            buffer: vec![0.0; delay],
+            pos: 0,
+        }
     }
 
     pub fn delay(&self) -> usize {
@@ -41,7 +44,9 @@ mod tests {
         for n in [0, 1, 5] {
             let mut line = DelayLine::new(n);
             let out: Vec<f32> = (1..=10).map(|i| line.process(i as f32)).collect();
-            let expected: Vec<f32> = (1..=10).map(|i| if i > n { (i - n) as f32 } else { 0.0 }).collect();
+            let expected: Vec<f32> = (1..=10)
+                .map(|i| if i > n { (i - n) as f32 } else { 0.0 })
+                .collect();
             assert_eq!(out, expected, "delay {n}");
         }
     }

@@ -46,7 +46,10 @@ pub struct FrameSynthesizer {
 impl FrameSynthesizer {
     pub fn new(n_fft: usize, window: Vec<f32>) -> Result<Self, IstftError> {
         if window.len() != n_fft {
-            return Err(IstftError::WindowLength { window: window.len(), n_fft });
+            return Err(IstftError::WindowLength {
+                window: window.len(),
+                n_fft,
+            });
         }
         if n_fft < 2 || n_fft % 2 != 0 {
             return Err(IstftError::Hop { hop: 0, n_fft });
@@ -54,7 +57,13 @@ impl FrameSynthesizer {
         let irfft = RealFftPlanner::<f32>::new().plan_fft_inverse(n_fft);
         let spectrum = irfft.make_input_vec();
         let scratch = irfft.make_scratch_vec();
-        Ok(Self { n_fft, window, irfft, spectrum, scratch })
+        Ok(Self {
+            n_fft,
+            window,
+            irfft,
+            spectrum,
+            scratch,
+        })
     }
 
     pub fn n_fft(&self) -> usize {
@@ -71,10 +80,18 @@ impl FrameSynthesizer {
 
     /// Writes the windowed time frame of the spectrum given as magnitude and phase
     /// (`mag * e^{i phase}`, as the head builds it) into `out` (`n_fft` samples).
-    pub fn synthesize_polar(&mut self, mag: &[f32], phase: &[f32], out: &mut [f32]) -> Result<(), IstftError> {
+    pub fn synthesize_polar(
+        &mut self,
+        mag: &[f32],
+        phase: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), IstftError> {
         let bins = self.bins();
         if mag.len() != bins || phase.len() != bins {
-            return Err(IstftError::Bins { actual: mag.len().min(phase.len()), expected: bins });
+            return Err(IstftError::Bins {
+                actual: mag.len().min(phase.len()),
+                expected: bins,
+            });
         }
         for ((s, &m), &p) in self.spectrum.iter_mut().zip(mag).zip(phase) {
             *s = Complex32::new(m * p.cos(), m * p.sin());
@@ -84,9 +101,16 @@ impl FrameSynthesizer {
     }
 
     /// Like [`Self::synthesize_polar`] for a spectrum given as complex bins.
-    pub fn synthesize(&mut self, spectrum: &[Complex32], out: &mut [f32]) -> Result<(), IstftError> {
+    pub fn synthesize(
+        &mut self,
+        spectrum: &[Complex32],
+        out: &mut [f32],
+    ) -> Result<(), IstftError> {
         if spectrum.len() != self.bins() {
-            return Err(IstftError::Bins { actual: spectrum.len(), expected: self.bins() });
+            return Err(IstftError::Bins {
+                actual: spectrum.len(),
+                expected: self.bins(),
+            });
         }
         self.spectrum.copy_from_slice(spectrum);
         self.finish_frame(out);
@@ -172,7 +196,9 @@ mod tests {
     fn stft_then_istft_reconstructs_the_signal() {
         let (n_fft, hop) = (64, 16);
         let window = hann_periodic(n_fft);
-        let signal: Vec<f32> = (0..400).map(|n| (n as f32 * 0.1).sin() + 0.3 * (n as f32 * 0.37).cos()).collect();
+        let signal: Vec<f32> = (0..400)
+            .map(|n| (n as f32 * 0.1).sin() + 0.3 * (n as f32 * 0.37).cos())
+            .collect();
         let mut stft = crate::stft::CenteredStft::new(n_fft, hop, window.clone()).unwrap();
         let spectra = stft.spectra(&signal).unwrap();
         let mut synth = FrameSynthesizer::new(n_fft, window.clone()).unwrap();
@@ -186,15 +212,25 @@ mod tests {
             .collect();
         let y = overlap_add(&frames, &window, hop, IstftPadding::Center).unwrap();
         assert_eq!(y.len(), (spectra.len() - 1) * hop);
-        let err = y.iter().zip(&signal).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let err = y
+            .iter()
+            .zip(&signal)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
         assert!(err < 1e-5, "reconstruction error {err}");
     }
 
     #[test]
     fn bad_shapes_are_errors() {
-        assert!(matches!(FrameSynthesizer::new(64, vec![0.0; 63]), Err(IstftError::WindowLength { .. })));
+        assert!(matches!(
+            FrameSynthesizer::new(64, vec![0.0; 63]),
+            Err(IstftError::WindowLength { .. })
+        ));
         let mut synth = FrameSynthesizer::new(64, hann_periodic(64)).unwrap();
         let mut out = vec![0.0; 64];
-        assert!(matches!(synth.synthesize_polar(&[0.0; 10], &[0.0; 10], &mut out), Err(IstftError::Bins { .. })));
+        assert!(matches!(
+            synth.synthesize_polar(&[0.0; 10], &[0.0; 10], &mut out),
+            Err(IstftError::Bins { .. })
+        ));
     }
 }

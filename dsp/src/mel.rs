@@ -20,12 +20,21 @@ fn mel_to_hz(mel: f64) -> f64 {
 /// (torchaudio `melscale_fbanks(n_freqs, f_min, f_max, n_mels, sample_rate, norm=None, "htk")`):
 /// `n_mels + 2` points equally spaced in mel between `f_min` and `f_max`, triangles evaluated on
 /// `n_freqs` bins equally spaced from 0 to `sample_rate / 2`, no area normalisation.
-pub fn htk_filterbank(n_freqs: usize, f_min: f64, f_max: f64, n_mels: usize, sample_rate: f64) -> Vec<f32> {
+pub fn htk_filterbank(
+    n_freqs: usize,
+    f_min: f64,
+    f_max: f64,
+    n_mels: usize,
+    sample_rate: f64,
+) -> Vec<f32> {
     let nyquist = (sample_rate / 2.0).floor();
-    let freqs: Vec<f64> = (0..n_freqs).map(|i| nyquist * i as f64 / (n_freqs - 1) as f64).collect();
+    let freqs: Vec<f64> = (0..n_freqs)
+        .map(|i| nyquist * i as f64 / (n_freqs - 1) as f64)
+        .collect();
     let (m_min, m_max) = (hz_to_mel(f_min), hz_to_mel(f_max));
-    let points: Vec<f64> =
-        (0..n_mels + 2).map(|i| mel_to_hz(m_min + (m_max - m_min) * i as f64 / (n_mels + 1) as f64)).collect();
+    let points: Vec<f64> = (0..n_mels + 2)
+        .map(|i| mel_to_hz(m_min + (m_max - m_min) * i as f64 / (n_mels + 1) as f64))
+        .collect();
     let mut fb = vec![0f32; n_freqs * n_mels];
     for (i, &f) in freqs.iter().enumerate() {
         for m in 0..n_mels {
@@ -50,10 +59,20 @@ pub struct LogMel {
 
 impl LogMel {
     /// `filterbank` is `(n_fft / 2 + 1, n_mels)` row-major (the layout of torchaudio's `fb`).
-    pub fn new(n_fft: usize, hop: usize, window: Vec<f32>, filterbank: Vec<f32>, n_mels: usize) -> Result<Self, StftError> {
+    pub fn new(
+        n_fft: usize,
+        hop: usize,
+        window: Vec<f32>,
+        filterbank: Vec<f32>,
+        n_mels: usize,
+    ) -> Result<Self, StftError> {
         let stft = CenteredStft::new(n_fft, hop, window)?;
         let bins = n_fft / 2 + 1;
-        assert_eq!(filterbank.len(), bins * n_mels, "filterbank must be (n_fft/2+1, n_mels)");
+        assert_eq!(
+            filterbank.len(),
+            bins * n_mels,
+            "filterbank must be (n_fft/2+1, n_mels)"
+        );
         Ok(Self {
             stft,
             filterbank,
@@ -75,7 +94,11 @@ impl LogMel {
             *m = s.norm();
         }
         out.fill(0.0);
-        for (&mag, row) in self.magnitude.iter().zip(self.filterbank.chunks_exact(self.n_mels)) {
+        for (&mag, row) in self
+            .magnitude
+            .iter()
+            .zip(self.filterbank.chunks_exact(self.n_mels))
+        {
             for (o, &w) in out.iter_mut().zip(row) {
                 *o += w * mag;
             }
@@ -108,7 +131,10 @@ mod tests {
         for hz in [0.0, 100.0, 1000.0, 12_000.0] {
             assert!((mel_to_hz(hz_to_mel(hz)) - hz).abs() < 1e-6);
         }
-        assert!((hz_to_mel(1000.0) - 1000.0).abs() < 0.1, "HTK: 1 kHz is about 1000 mel");
+        assert!(
+            (hz_to_mel(1000.0) - 1000.0).abs() < 0.1,
+            "HTK: 1 kHz is about 1000 mel"
+        );
     }
 
     #[test]

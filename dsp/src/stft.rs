@@ -11,7 +11,9 @@ use realfft::{RealFftPlanner, RealToComplex};
 pub enum StftError {
     #[error("window has {window} samples, expected n_fft = {n_fft}")]
     WindowLength { window: usize, n_fft: usize },
-    #[error("signal of {len} samples is too short for reflect padding by {pad} (needs more than {pad})")]
+    #[error(
+        "signal of {len} samples is too short for reflect padding by {pad} (needs more than {pad})"
+    )]
     TooShort { len: usize, pad: usize },
     #[error("hop must be positive")]
     Hop,
@@ -29,7 +31,10 @@ pub struct CenteredStft {
 impl CenteredStft {
     pub fn new(n_fft: usize, hop: usize, window: Vec<f32>) -> Result<Self, StftError> {
         if window.len() != n_fft {
-            return Err(StftError::WindowLength { window: window.len(), n_fft });
+            return Err(StftError::WindowLength {
+                window: window.len(),
+                n_fft,
+            });
         }
         if hop == 0 {
             return Err(StftError::Hop);
@@ -37,7 +42,14 @@ impl CenteredStft {
         let rfft = RealFftPlanner::<f32>::new().plan_fft_forward(n_fft);
         let frame = rfft.make_input_vec();
         let scratch = rfft.make_scratch_vec();
-        Ok(Self { n_fft, hop, window, rfft, frame, scratch })
+        Ok(Self {
+            n_fft,
+            hop,
+            window,
+            rfft,
+            frame,
+            scratch,
+        })
     }
 
     pub fn n_fft(&self) -> usize {
@@ -48,7 +60,10 @@ impl CenteredStft {
     pub fn pad(&self, signal: &[f32]) -> Result<Vec<f32>, StftError> {
         let pad = self.n_fft / 2;
         if signal.len() <= pad {
-            return Err(StftError::TooShort { len: signal.len(), pad });
+            return Err(StftError::TooShort {
+                len: signal.len(),
+                pad,
+            });
         }
         let n = signal.len();
         let mut padded = Vec::with_capacity(n + 2 * pad);
@@ -93,8 +108,14 @@ mod tests {
     fn reflect_padding_matches_torch() {
         let stft = CenteredStft::new(4, 1, hann_periodic(4)).unwrap();
         // torch.nn.functional.pad([1,2,3,4], (2,2), mode="reflect") = [3,2,1,2,3,4,3,2]
-        assert_eq!(stft.pad(&[1., 2., 3., 4.]).unwrap(), [3., 2., 1., 2., 3., 4., 3., 2.]);
-        assert_eq!(stft.pad(&[1., 2.]), Err(StftError::TooShort { len: 2, pad: 2 }));
+        assert_eq!(
+            stft.pad(&[1., 2., 3., 4.]).unwrap(),
+            [3., 2., 1., 2., 3., 4., 3., 2.]
+        );
+        assert_eq!(
+            stft.pad(&[1., 2.]),
+            Err(StftError::TooShort { len: 2, pad: 2 })
+        );
     }
 
     #[test]

@@ -22,19 +22,41 @@ fn full_size_models_match_reference() {
     let g = goldens(dir().join("goldens_encodec.safetensors"));
     let start = Instant::now();
     let encodec = Encodec::load(&dir().join("encodec_th/encodec_24khz-d7cc33bc.th")).unwrap();
-    println!("EnCodec (.th, bare 24 kHz) load: {:.3} s", start.elapsed().as_secs_f64());
+    println!(
+        "EnCodec (.th, bare 24 kHz) load: {:.3} s",
+        start.elapsed().as_secs_f64()
+    );
     let start = Instant::now();
     let encodec_hf = Encodec::load(&dir().join("encodec_hf")).unwrap();
-    println!("EnCodec (transformers dir) load: {:.3} s", start.elapsed().as_secs_f64());
+    println!(
+        "EnCodec (transformers dir) load: {:.3} s",
+        start.elapsed().as_secs_f64()
+    );
     let start = Instant::now();
     let vocos = Vocos::load(&dir().join("vocos_encodec")).unwrap();
-    println!("Vocos EnCodec variant load: {:.3} s", start.elapsed().as_secs_f64());
+    println!(
+        "Vocos EnCodec variant load: {:.3} s",
+        start.elapsed().as_secs_f64()
+    );
 
     let audio = floats(&g, "audio");
     let latent = encodec.encoder_output(&audio).unwrap();
-    assert_close("encoder output", &latent.flatten_all().unwrap().to_vec1().unwrap(), &floats(&g, "encoder_out"));
+    assert_close(
+        "encoder output",
+        &latent.flatten_all().unwrap().to_vec1().unwrap(),
+        &floats(&g, "encoder_out"),
+    );
     let margins = g["rvq_margin"].to_vec2::<f32>().unwrap();
-    for (id, (kbps, key)) in [(1.5f32, "1.5"), (3.0, "3"), (6.0, "6"), (12.0, "12"), (24.0, "24")].into_iter().enumerate() {
+    for (id, (kbps, key)) in [
+        (1.5f32, "1.5"),
+        (3.0, "3"),
+        (6.0, "6"),
+        (12.0, "12"),
+        (24.0, "24"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let expected = ints(&g, &format!("codes_{key}"));
         for (label, model) in [("th", &encodec), ("transformers", &encodec_hf)] {
             let codes = model.encode(&audio, kbps).unwrap();
@@ -42,33 +64,67 @@ fn full_size_models_match_reference() {
             // its peak) moves distances by ~1e-2: flips are reported with their margins.
             let mut flips = Vec::new();
             for t in 0..expected[0].len() {
-                if let Some(q) = (0..expected.len()).find(|&q| i64::from(codes.rows[q][t]) != expected[q][t]) {
+                if let Some(q) =
+                    (0..expected.len()).find(|&q| i64::from(codes.rows[q][t]) != expected[q][t])
+                {
                     flips.push(margins[q][t]);
                 }
             }
             let worst = flips.iter().copied().fold(0f32, f32::max);
-            println!("{label} codes at {key} kbps: {} flips of {} frames, largest margin {worst:.2e}", flips.len(), expected[0].len());
-            assert!(worst < 1e-2 && flips.len() * 50 < expected[0].len(), "{label} {key} kbps: flips {flips:?}");
+            println!(
+                "{label} codes at {key} kbps: {} flips of {} frames, largest margin {worst:.2e}",
+                flips.len(),
+                expected[0].len()
+            );
+            assert!(
+                worst < 1e-2 && flips.len() * 50 < expected[0].len(),
+                "{label} {key} kbps: flips {flips:?}"
+            );
         }
         if id < 4 {
-            let reference_codes: Vec<Vec<u32>> =
-                expected.iter().map(|r| r.iter().map(|&c| c as u32).collect()).collect();
+            let reference_codes: Vec<Vec<u32>> = expected
+                .iter()
+                .map(|r| r.iter().map(|&c| c as u32).collect())
+                .collect();
             let features = vocos.codes_to_features(&reference_codes).unwrap();
             let hidden = vocos.backbone(&features, Some(id)).unwrap();
-            assert_close(&format!("backbone id {id}"), &hidden.flatten_all().unwrap().to_vec1().unwrap(), &floats(&g, &format!("backbone_{id}")));
+            assert_close(
+                &format!("backbone id {id}"),
+                &hidden.flatten_all().unwrap().to_vec1().unwrap(),
+                &floats(&g, &format!("backbone_{id}")),
+            );
             let out = vocos.decode(&features, Some(id)).unwrap();
-            assert_close(&format!("audio id {id} (reference codes)"), &out, &floats(&g, &format!("audio_out_{id}")));
+            assert_close(
+                &format!("audio id {id} (reference codes)"),
+                &out,
+                &floats(&g, &format!("audio_out_{id}")),
+            );
         }
     }
 
     let m = goldens(dir().join("goldens_mel.safetensors"));
     let start = Instant::now();
     let mel = Vocos::load(&dir().join("vocos_mel")).unwrap();
-    println!("Vocos mel variant load: {:.3} s", start.elapsed().as_secs_f64());
+    println!(
+        "Vocos mel variant load: {:.3} s",
+        start.elapsed().as_secs_f64()
+    );
     let audio = floats(&m, "audio");
     let features = mel.mel_features(&audio).unwrap();
-    assert_close("mel features", &features.flatten_all().unwrap().to_vec1().unwrap(), &floats(&m, "mel"));
+    assert_close(
+        "mel features",
+        &features.flatten_all().unwrap().to_vec1().unwrap(),
+        &floats(&m, "mel"),
+    );
     let hidden = mel.backbone(&features, None).unwrap();
-    assert_close("mel backbone", &hidden.flatten_all().unwrap().to_vec1().unwrap(), &floats(&m, "backbone"));
-    assert_close("mel audio", &mel.resynthesize_mel(&audio).unwrap(), &floats(&m, "audio_out"));
+    assert_close(
+        "mel backbone",
+        &hidden.flatten_all().unwrap().to_vec1().unwrap(),
+        &floats(&m, "backbone"),
+    );
+    assert_close(
+        "mel audio",
+        &mel.resynthesize_mel(&audio).unwrap(),
+        &floats(&m, "audio_out"),
+    );
 }

@@ -13,7 +13,9 @@ fn to_vec(t: &candle_core::Tensor) -> Vec<f32> {
 }
 
 fn codes_u32(rows: Vec<Vec<i64>>) -> Vec<Vec<u32>> {
-    rows.into_iter().map(|r| r.into_iter().map(|c| c as u32).collect()).collect()
+    rows.into_iter()
+        .map(|r| r.into_iter().map(|c| c as u32).collect())
+        .collect()
 }
 
 #[test]
@@ -23,15 +25,27 @@ fn encodec_variant_stages_match_reference_at_every_bandwidth() {
     for (id, key) in ["1.5", "3", "6", "12"].iter().enumerate() {
         let codes = codes_u32(ints(&g, &format!("codes_{key}")));
         let features = vocos.codes_to_features(&codes).unwrap();
-        assert_close(&format!("features id {id}"), &to_vec(&features), &floats(&g, &format!("features_{id}")));
+        assert_close(
+            &format!("features id {id}"),
+            &to_vec(&features),
+            &floats(&g, &format!("features_{id}")),
+        );
         let hidden = vocos.backbone(&features, Some(id)).unwrap();
-        assert_close(&format!("backbone id {id}"), &to_vec(&hidden), &floats(&g, &format!("backbone_{id}")));
+        assert_close(
+            &format!("backbone id {id}"),
+            &to_vec(&hidden),
+            &floats(&g, &format!("backbone_{id}")),
+        );
         if id == 0 {
             let head = vocos.head.linear(&hidden).unwrap().t().unwrap();
             assert_close("head linear id 0", &to_vec(&head), &floats(&g, "head_0"));
         }
         let audio = vocos.decode(&features, Some(id)).unwrap();
-        assert_close(&format!("decoded audio id {id}"), &audio, &floats(&g, &format!("audio_out_{id}")));
+        assert_close(
+            &format!("decoded audio id {id}"),
+            &audio,
+            &floats(&g, &format!("audio_out_{id}")),
+        );
     }
 }
 
@@ -42,7 +56,11 @@ fn flipped_frames(ours: &[Vec<u32>], reference: &[Vec<i64>], margins: &[Vec<f32>
         .filter(|&t| {
             let first = (0..reference.len()).find(|&q| i64::from(ours[q][t]) != reference[q][t]);
             if let Some(q) = first {
-                assert!(margins[q][t] < 1e-3, "code {q},{t} differs with margin {}", margins[q][t]);
+                assert!(
+                    margins[q][t] < 1e-3,
+                    "code {q},{t} differs with margin {}",
+                    margins[q][t]
+                );
             }
             first.is_some()
         })
@@ -64,8 +82,17 @@ fn assert_close_away_from(stage: &str, actual: &[f32], expected: &[f32], flipped
         return;
     }
     let peak = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let diff = a.iter().zip(&e).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-    println!("{stage}: {} of {} samples away from {} near-tie flips, max |error| / peak = {:.3e}", keep.len(), expected.len(), flipped.len(), diff / peak);
+    let diff = a
+        .iter()
+        .zip(&e)
+        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    println!(
+        "{stage}: {} of {} samples away from {} near-tie flips, max |error| / peak = {:.3e}",
+        keep.len(),
+        expected.len(),
+        flipped.len(),
+        diff / peak
+    );
     assert!(diff / peak <= 1e-4, "{stage}: error {:.3e}", diff / peak);
 }
 
@@ -77,26 +104,46 @@ fn full_forward_from_audio_matches_reference() {
     let encodec = Encodec::load(&tiny("encodec_th")).unwrap();
     let vocos = Vocos::load(&tiny("vocos_encodec")).unwrap();
     let audio = floats(&g, "audio");
-    for (id, (kbps, key)) in [(1.5f32, "1.5"), (3.0, "3"), (6.0, "6"), (12.0, "12")].into_iter().enumerate() {
+    for (id, (kbps, key)) in [(1.5f32, "1.5"), (3.0, "3"), (6.0, "6"), (12.0, "12")]
+        .into_iter()
+        .enumerate()
+    {
         assert_eq!(vocos.bandwidth_id(kbps).unwrap(), id);
         let codes = encodec.encode(&audio, kbps).unwrap();
         assert_eq!(codes.num_codebooks(), vocos.codebooks_for_id(id).unwrap());
         let flipped = flipped_frames(&codes.rows, &ints(&g, &format!("codes_{key}")), &margins);
         let out = vocos.decode_codes(&codes.rows, id).unwrap();
         let expected = floats(&g, &format!("audio_out_{id}"));
-        assert_close_away_from(&format!("Vocos.forward at {kbps} kbps"), &out, &expected, &flipped);
+        assert_close_away_from(
+            &format!("Vocos.forward at {kbps} kbps"),
+            &out,
+            &expected,
+            &flipped,
+        );
     }
     let short = floats(&g, "short_audio");
-    let out = vocos.decode_codes(&encodec.encode(&short, 12.0).unwrap().rows, 3).unwrap();
-    assert_close("Vocos.forward of a 1000-sample input", &out, &floats(&g, "short_audio_out_3"));
+    let out = vocos
+        .decode_codes(&encodec.encode(&short, 12.0).unwrap().rows, 3)
+        .unwrap();
+    assert_close(
+        "Vocos.forward of a 1000-sample input",
+        &out,
+        &floats(&g, "short_audio_out_3"),
+    );
 }
 
 #[test]
 fn bark_like_codes_decode_like_reference() {
     let g = goldens(tiny("goldens_encodec.safetensors"));
     let vocos = Vocos::load(&tiny("vocos_encodec")).unwrap();
-    let out = vocos.decode_codes(&codes_u32(ints(&g, "decode_codes")), 2).unwrap();
-    assert_close("decode of 8 random codebooks at id 2", &out, &floats(&g, "decode_audio_out_2"));
+    let out = vocos
+        .decode_codes(&codes_u32(ints(&g, "decode_codes")), 2)
+        .unwrap();
+    assert_close(
+        "decode of 8 random codebooks at id 2",
+        &out,
+        &floats(&g, "decode_audio_out_2"),
+    );
 }
 
 #[test]
@@ -107,9 +154,17 @@ fn mel_variant_stages_match_reference() {
     for (prefix, audio) in [("", "audio"), ("short_", "short_audio")] {
         let audio = floats(&g, audio);
         let mel = vocos.mel_features(&audio).unwrap();
-        assert_close(&format!("{prefix}mel features"), &to_vec(&mel), &floats(&g, &format!("{prefix}mel")));
+        assert_close(
+            &format!("{prefix}mel features"),
+            &to_vec(&mel),
+            &floats(&g, &format!("{prefix}mel")),
+        );
         let out = vocos.resynthesize_mel(&audio).unwrap();
-        assert_close(&format!("{prefix}mel-variant audio"), &out, &floats(&g, &format!("{prefix}audio_out")));
+        assert_close(
+            &format!("{prefix}mel-variant audio"),
+            &out,
+            &floats(&g, &format!("{prefix}audio_out")),
+        );
     }
     let mel = vocos.mel_features(&floats(&g, "audio")).unwrap();
     let hidden = vocos.backbone(&mel, None).unwrap();
@@ -120,8 +175,13 @@ fn mel_variant_stages_match_reference() {
 
 #[test]
 fn computed_mel_filterbank_equals_torchaudio() {
-    let checkpoint = vocos_model::checkpoint::Checkpoint::load(&tiny("vocos_mel/pytorch_model.bin")).unwrap();
-    let reference = to_vec(&checkpoint.tensor("feature_extractor.mel_spec.mel_scale.fb", &[513, 100]).unwrap());
+    let checkpoint =
+        vocos_model::checkpoint::Checkpoint::load(&tiny("vocos_mel/pytorch_model.bin")).unwrap();
+    let reference = to_vec(
+        &checkpoint
+            .tensor("feature_extractor.mel_spec.mel_scale.fb", &[513, 100])
+            .unwrap(),
+    );
     let computed = vocos_dsp::mel::htk_filterbank(513, 0.0, 12_000.0, 100, 24_000.0);
     assert_close("HTK filterbank", &computed, &reference);
 }
@@ -129,14 +189,32 @@ fn computed_mel_filterbank_equals_torchaudio() {
 #[test]
 fn wrong_inputs_are_errors() {
     let vocos = Vocos::load(&tiny("vocos_encodec")).unwrap();
-    assert!(matches!(vocos.bandwidth_id(24.0), Err(ModelError::Input(_))));
-    assert!(matches!(vocos.decode_codes(&[vec![1024, 0]], 0), Err(ModelError::Input(_))));
-    assert!(matches!(vocos.decode_codes(&vec![vec![0, 0]; 17], 3), Err(ModelError::Input(_))));
+    assert!(matches!(
+        vocos.bandwidth_id(24.0),
+        Err(ModelError::Input(_))
+    ));
+    assert!(matches!(
+        vocos.decode_codes(&[vec![1024, 0]], 0),
+        Err(ModelError::Input(_))
+    ));
+    assert!(matches!(
+        vocos.decode_codes(&vec![vec![0, 0]; 17], 3),
+        Err(ModelError::Input(_))
+    ));
     let features = vocos.codes_to_features(&[vec![1, 2, 3]]).unwrap();
-    assert!(matches!(vocos.decode(&features, None), Err(ModelError::Input(_))));
+    assert!(matches!(
+        vocos.decode(&features, None),
+        Err(ModelError::Input(_))
+    ));
     let mel = Vocos::load(&tiny("vocos_mel")).unwrap();
-    assert!(matches!(mel.mel_features(&[0.1; 100]), Err(ModelError::Input(_))), "shorter than the reflect padding");
-    assert!(matches!(mel.mel_features(&[f32::INFINITY; 2000]), Err(ModelError::Input(_))));
+    assert!(
+        matches!(mel.mel_features(&[0.1; 100]), Err(ModelError::Input(_))),
+        "shorter than the reflect padding"
+    );
+    assert!(matches!(
+        mel.mel_features(&[f32::INFINITY; 2000]),
+        Err(ModelError::Input(_))
+    ));
 }
 
 #[test]
@@ -144,33 +222,56 @@ fn loading_errors_name_the_file_and_the_problem() {
     // Missing tensor: drop one from the mel checkpoint.
     let dir = scratch("vocos_missing");
     std::fs::copy(tiny("vocos_mel/config.yaml"), dir.join("config.yaml")).unwrap();
-    let ckpt = vocos_model::checkpoint::Checkpoint::load(&tiny("vocos_mel/pytorch_model.bin")).unwrap();
+    let ckpt =
+        vocos_model::checkpoint::Checkpoint::load(&tiny("vocos_mel/pytorch_model.bin")).unwrap();
     let tensors: std::collections::HashMap<String, candle_core::Tensor> = ckpt
         .names()
         .filter(|n| *n != "backbone.convnext.3.pwconv2.bias")
-        .map(|n| (n.to_owned(), (1..=3).find_map(|r| ckpt.tensor_of_rank(n, r).ok()).unwrap()))
+        .map(|n| {
+            (
+                n.to_owned(),
+                (1..=3)
+                    .find_map(|r| ckpt.tensor_of_rank(n, r).ok())
+                    .unwrap(),
+            )
+        })
         .collect();
     candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
     let err = Vocos::load(&dir).err().unwrap().to_string();
-    assert!(err.contains("backbone.convnext.3.pwconv2.bias") && err.contains("model.safetensors"), "{err}");
+    assert!(
+        err.contains("backbone.convnext.3.pwconv2.bias") && err.contains("model.safetensors"),
+        "{err}"
+    );
 
     // Config that does not match the weights: wrong dim.
     let dir = scratch("vocos_wrong_dim");
-    let yaml = std::fs::read_to_string(tiny("vocos_mel/config.yaml")).unwrap().replace("dim: 32", "dim: 48");
+    let yaml = std::fs::read_to_string(tiny("vocos_mel/config.yaml"))
+        .unwrap()
+        .replace("dim: 32", "dim: 48");
     std::fs::write(dir.join("config.yaml"), yaml).unwrap();
-    std::fs::copy(tiny("vocos_mel/pytorch_model.bin"), dir.join("pytorch_model.bin")).unwrap();
+    std::fs::copy(
+        tiny("vocos_mel/pytorch_model.bin"),
+        dir.join("pytorch_model.bin"),
+    )
+    .unwrap();
     let err = Vocos::load(&dir).err().unwrap();
     assert!(matches!(err, ModelError::ShapeMismatch { .. }), "{err}");
 
     // Corrupt config.
     let dir = scratch("vocos_bad_yaml");
     std::fs::write(dir.join("config.yaml"), "backbone: [unclosed").unwrap();
-    std::fs::copy(tiny("vocos_mel/pytorch_model.bin"), dir.join("pytorch_model.bin")).unwrap();
+    std::fs::copy(
+        tiny("vocos_mel/pytorch_model.bin"),
+        dir.join("pytorch_model.bin"),
+    )
+    .unwrap();
     let err = Vocos::load(&dir).err().unwrap();
-    assert!(matches!(err, ModelError::Config { .. }) && err.to_string().contains("config.yaml"), "{err}");
+    assert!(
+        matches!(err, ModelError::Config { .. }) && err.to_string().contains("config.yaml"),
+        "{err}"
+    );
 
     // No config at all.
     let err = Vocos::load(&tiny("encodec_hf")).err().unwrap();
     assert!(err.to_string().contains("config.yaml"), "{err}");
 }
-

@@ -8,7 +8,9 @@ use std::process::{Command, Output};
 use candle_core::{Device, Tensor};
 
 fn fixtures(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/tiny").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../model/tests/fixtures/tiny")
+        .join(path)
 }
 
 fn goldens(name: &str) -> std::collections::HashMap<String, Tensor> {
@@ -20,23 +22,36 @@ fn floats(t: &Tensor) -> Vec<f32> {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli").join(name);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("cli")
+        .join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 fn vocos(args: &[&dyn AsRef<OsStr>]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vocos")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_vocos"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn assert_success(out: &Output) {
-    assert!(out.status.success(), "vocos failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "vocos failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn write_wav(path: &Path, channels: u16, rate: u32, interleaved: &[f32]) {
-    let spec =
-        hound::WavSpec { channels, sample_rate: rate, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
     let mut w = hound::WavWriter::create(path, spec).unwrap();
     interleaved.iter().for_each(|&s| w.write_sample(s).unwrap());
     w.finalize().unwrap();
@@ -50,7 +65,11 @@ fn read_wav(path: &Path) -> (hound::WavSpec, Vec<f32>) {
 fn assert_close(stage: &str, actual: &[f32], expected: &[f32]) {
     assert_eq!(actual.len(), expected.len(), "{stage}: length");
     let peak = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let err = actual.iter().zip(expected).fold(0f32, |m, (a, e)| m.max((a - e).abs())) / peak;
+    let err = actual
+        .iter()
+        .zip(expected)
+        .fold(0f32, |m, (a, e)| m.max((a - e).abs()))
+        / peak;
     println!("{stage}: max |error| / peak = {err:.3e}");
     assert!(err <= 1e-4, "{stage}: {err:.3e}");
 }
@@ -66,42 +85,100 @@ fn resynth_encode_decode_and_mel_equal_the_reference() {
     let out = dir.join("resynth.wav");
     let (encodec_th, vocos_encodec) = (fixtures("encodec_th"), fixtures("vocos_encodec"));
     assert_success(&vocos(&[
-        &"resynth", &"--encodec", &encodec_th, &"--vocos", &vocos_encodec, &"--bandwidth", &"6", &input, &out,
+        &"resynth",
+        &"--encodec",
+        &encodec_th,
+        &"--vocos",
+        &vocos_encodec,
+        &"--bandwidth",
+        &"6",
+        &input,
+        &out,
     ]));
     let (spec, audio) = read_wav(&out);
     assert_eq!(
-        (spec.sample_rate, spec.channels, spec.bits_per_sample, spec.sample_format),
+        (
+            spec.sample_rate,
+            spec.channels,
+            spec.bits_per_sample,
+            spec.sample_format
+        ),
         (24_000, 1, 32, hound::SampleFormat::Float)
     );
     assert_close("resynth 6 kbps", &audio, &floats(&g["audio_out_2"]));
 
     // encode at 6 kbps = EncodecModel.encode: int64 (8, T) readable by numpy.
     let codes_path = dir.join("codes.npy");
-    assert_success(&vocos(&[&"encode", &"--encodec", &fixtures("encodec_hf"), &"--bandwidth", &"6", &input, &codes_path]));
+    assert_success(&vocos(&[
+        &"encode",
+        &"--encodec",
+        &fixtures("encodec_hf"),
+        &"--bandwidth",
+        &"6",
+        &input,
+        &codes_path,
+    ]));
     let bytes = std::fs::read(&codes_path).unwrap();
     let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
     assert_eq!(npy.shape(), &[8, 113]);
     assert_eq!(npy.dtype().descr(), "'<i8'");
     let codes: Vec<i64> = npy.into_vec().unwrap();
-    assert_eq!(codes, g["codes_6"].flatten_all().unwrap().to_vec1::<i64>().unwrap());
+    assert_eq!(
+        codes,
+        g["codes_6"]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<i64>()
+            .unwrap()
+    );
 
     // decode of Bark-layout codes (8, 1, T) at 6 kbps = Vocos.decode(codes_to_features(codes), 2)
     let decoded = dir.join("bark.wav");
     let bark = fixtures("bark_codes.npy");
-    assert_success(&vocos(&[&"decode", &"--vocos", &vocos_encodec, &"--bandwidth", &"6", &bark, &decoded]));
-    assert_close("decode of Bark codes", &read_wav(&decoded).1, &floats(&g["decode_audio_out_2"]));
+    assert_success(&vocos(&[
+        &"decode",
+        &"--vocos",
+        &vocos_encodec,
+        &"--bandwidth",
+        &"6",
+        &bark,
+        &decoded,
+    ]));
+    assert_close(
+        "decode of Bark codes",
+        &read_wav(&decoded).1,
+        &floats(&g["decode_audio_out_2"]),
+    );
 
     // decode of our own (n_q, T) file at 3 kbps uses its first 4 codebooks.
     let low = dir.join("low.wav");
-    assert_success(&vocos(&[&"decode", &"--vocos", &vocos_encodec, &"--bandwidth", &"3", &codes_path, &low]));
-    assert_close("decode of 6 kbps codes at 3 kbps", &read_wav(&low).1, &floats(&g["audio_out_1"]));
+    assert_success(&vocos(&[
+        &"decode",
+        &"--vocos",
+        &vocos_encodec,
+        &"--bandwidth",
+        &"3",
+        &codes_path,
+        &low,
+    ]));
+    assert_close(
+        "decode of 6 kbps codes at 3 kbps",
+        &read_wav(&low).1,
+        &floats(&g["audio_out_1"]),
+    );
 
     // mel variant
     let m = goldens("goldens_mel.safetensors");
     let mel_in = dir.join("mel_in.wav");
     write_wav(&mel_in, 1, 24_000, &floats(&m["audio"]));
     let mel_out = dir.join("mel.wav");
-    assert_success(&vocos(&[&"mel", &"--vocos", &fixtures("vocos_mel"), &mel_in, &mel_out]));
+    assert_success(&vocos(&[
+        &"mel",
+        &"--vocos",
+        &fixtures("vocos_mel"),
+        &mel_in,
+        &mel_out,
+    ]));
     assert_close("mel", &read_wav(&mel_out).1, &floats(&m["audio_out"]));
 }
 
@@ -111,17 +188,32 @@ fn stereo_48k_input_is_downmixed_and_resampled() {
     let g = goldens("goldens_encodec.safetensors");
     let mono = floats(&g["audio"]);
     // 48 kHz stereo (sample-and-hold upsampling) with channels 1.5 x and 0.5 x the signal.
-    let interleaved: Vec<f32> = mono.iter().flat_map(|&s| [s * 1.5, s * 0.5, s * 1.5, s * 0.5]).collect();
+    let interleaved: Vec<f32> = mono
+        .iter()
+        .flat_map(|&s| [s * 1.5, s * 0.5, s * 1.5, s * 0.5])
+        .collect();
     let input = dir.join("stereo48k.wav");
     write_wav(&input, 2, 48_000, &interleaved);
     let out = dir.join("out.wav");
     let (encodec_th, vocos_encodec) = (fixtures("encodec_th"), fixtures("vocos_encodec"));
     assert_success(&vocos(&[
-        &"resynth", &"--encodec", &encodec_th, &"--vocos", &vocos_encodec, &"--bandwidth", &"12", &input, &out,
+        &"resynth",
+        &"--encodec",
+        &encodec_th,
+        &"--vocos",
+        &vocos_encodec,
+        &"--bandwidth",
+        &"12",
+        &input,
+        &out,
     ]));
     let (spec, audio) = read_wav(&out);
     assert_eq!(spec.sample_rate, 24_000);
-    assert_eq!(audio.len(), mono.len().div_ceil(320) * 320, "24 kHz length, whole frames");
+    assert_eq!(
+        audio.len(),
+        mono.len().div_ceil(320) * 320,
+        "24 kHz length, whole frames"
+    );
     assert!(audio.iter().all(|s| s.is_finite()));
 }
 
@@ -130,20 +222,65 @@ fn errors_are_one_line_and_exit_non_zero() {
     let dir = scratch("errors");
     let input = dir.join("in.wav");
     write_wav(&input, 1, 24_000, &[0.0; 4000]);
-    let (encodec_th, vocos_encodec, bark) = (fixtures("encodec_th"), fixtures("vocos_encodec"), fixtures("bark_codes.npy"));
-    let (out_wav, out_npy, missing) = (dir.join("o.wav"), dir.join("o.npy"), dir.join("missing.wav"));
+    let (encodec_th, vocos_encodec, bark) = (
+        fixtures("encodec_th"),
+        fixtures("vocos_encodec"),
+        fixtures("bark_codes.npy"),
+    );
+    let (out_wav, out_npy, missing) = (
+        dir.join("o.wav"),
+        dir.join("o.npy"),
+        dir.join("missing.wav"),
+    );
     let cases: Vec<(Vec<&dyn AsRef<OsStr>>, &str)> = vec![
         (
-            vec![&"resynth", &"--encodec", &"/nonexistent/encodec.th", &"--vocos", &vocos_encodec, &"--bandwidth", &"6", &input, &out_wav],
+            vec![
+                &"resynth",
+                &"--encodec",
+                &"/nonexistent/encodec.th",
+                &"--vocos",
+                &vocos_encodec,
+                &"--bandwidth",
+                &"6",
+                &input,
+                &out_wav,
+            ],
             "/nonexistent/encodec.th",
         ),
         (
-            vec![&"resynth", &"--encodec", &encodec_th, &"--vocos", &vocos_encodec, &"--bandwidth", &"5", &input, &out_wav],
+            vec![
+                &"resynth",
+                &"--encodec",
+                &encodec_th,
+                &"--vocos",
+                &vocos_encodec,
+                &"--bandwidth",
+                &"5",
+                &input,
+                &out_wav,
+            ],
             "5 kbps",
         ),
-        (vec![&"mel", &"--vocos", &vocos_encodec, &input, &out_wav], "mel variant"),
-        (vec![&"decode", &"--vocos", &vocos_encodec, &"--bandwidth", &"12", &bark, &out_wav], "needs 16 codebooks"),
-        (vec![&"encode", &"--encodec", &encodec_th, &missing, &out_npy], "missing.wav"),
+        (
+            vec![&"mel", &"--vocos", &vocos_encodec, &input, &out_wav],
+            "mel variant",
+        ),
+        (
+            vec![
+                &"decode",
+                &"--vocos",
+                &vocos_encodec,
+                &"--bandwidth",
+                &"12",
+                &bark,
+                &out_wav,
+            ],
+            "needs 16 codebooks",
+        ),
+        (
+            vec![&"encode", &"--encodec", &encodec_th, &missing, &out_npy],
+            "missing.wav",
+        ),
     ];
     for (args, needle) in cases {
         let out = vocos(&args);

@@ -17,8 +17,14 @@ const PAD: usize = KERNEL / 2;
 /// Affine part of a layer norm.
 pub enum Norm {
     /// `scale.weight` / `shift.weight`: `(num_embeddings, dim)` tables indexed by bandwidth id.
-    Ada { scale: Tensor, shift: Tensor },
-    Plain { weight: Tensor, bias: Tensor },
+    Ada {
+        scale: Tensor,
+        shift: Tensor,
+    },
+    Plain {
+        weight: Tensor,
+        bias: Tensor,
+    },
 }
 
 impl Norm {
@@ -39,11 +45,13 @@ impl Norm {
     fn forward(&self, x: &Tensor, ids: Option<&Tensor>) -> Result<Tensor> {
         let y = normalize(x)?;
         Ok(match (self, ids) {
-            (Norm::Ada { scale, shift }, Some(ids)) => {
-                y.mul(&scale.index_select(ids, 0)?)?.add(&shift.index_select(ids, 0)?)?
-            }
+            (Norm::Ada { scale, shift }, Some(ids)) => y
+                .mul(&scale.index_select(ids, 0)?)?
+                .add(&shift.index_select(ids, 0)?)?,
             (Norm::Ada { .. }, None) => {
-                return Err(ModelError::Input("the EnCodec variant needs a bandwidth id".into()));
+                return Err(ModelError::Input(
+                    "the EnCodec variant needs a bandwidth id".into(),
+                ));
             }
             (Norm::Plain { weight, bias }, _) => y.broadcast_mul(weight)?.broadcast_add(bias)?,
         })
@@ -76,9 +84,17 @@ impl ConvNeXtBlock {
         let (dim, inter) = (cfg.dim, cfg.intermediate_dim);
         let t = |what: &str, shape: &[usize]| ckpt.tensor(&format!("{name}.{what}"), shape);
         Ok(Self {
-            dw_taps: t("dwconv.weight", &[dim, 1, KERNEL])?.reshape((dim, KERNEL))?.t()?.contiguous()?,
+            dw_taps: t("dwconv.weight", &[dim, 1, KERNEL])?
+                .reshape((dim, KERNEL))?
+                .t()?
+                .contiguous()?,
             dw_bias: t("dwconv.bias", &[dim])?,
-            norm: Norm::load(ckpt, &format!("{name}.norm"), dim, cfg.adanorm_num_embeddings)?,
+            norm: Norm::load(
+                ckpt,
+                &format!("{name}.norm"),
+                dim,
+                cfg.adanorm_num_embeddings,
+            )?,
             pw1_t: t("pwconv1.weight", &[inter, dim])?.t()?.contiguous()?,
             pw1_bias: t("pwconv1.bias", &[inter])?,
             pw2_t: t("pwconv2.weight", &[dim, inter])?.t()?.contiguous()?,
@@ -90,7 +106,10 @@ impl ConvNeXtBlock {
     fn forward(&self, x: &Tensor, ids: Option<&Tensor>) -> Result<Tensor> {
         let y = depthwise(x, &self.dw_taps, &self.dw_bias)?;
         let y = self.norm.forward(&y, ids)?;
-        let y = y.matmul(&self.pw1_t)?.broadcast_add(&self.pw1_bias)?.gelu_erf()?;
+        let y = y
+            .matmul(&self.pw1_t)?
+            .broadcast_add(&self.pw1_bias)?
+            .gelu_erf()?;
         let y = y.matmul(&self.pw2_t)?.broadcast_add(&self.pw2_bias)?;
         Ok((x + y.broadcast_mul(&self.gamma)?)?)
     }
@@ -122,7 +141,8 @@ impl Backbone {
     pub fn load(ckpt: &Checkpoint, cfg: &BackboneConfig) -> Result<Self> {
         let dim = cfg.dim;
         Ok(Self {
-            embed_weight: ckpt.tensor("backbone.embed.weight", &[dim, cfg.input_channels, KERNEL])?,
+            embed_weight: ckpt
+                .tensor("backbone.embed.weight", &[dim, cfg.input_channels, KERNEL])?,
             embed_bias: ckpt.tensor("backbone.embed.bias", &[dim])?,
             norm: Norm::load(ckpt, "backbone.norm", dim, cfg.adanorm_num_embeddings)?,
             blocks: (0..cfg.num_layers)

@@ -35,7 +35,13 @@ pub struct MelConfig {
 
 impl Default for MelConfig {
     fn default() -> Self {
-        Self { sample_rate: 24_000, n_fft: 1024, hop_length: 256, n_mels: 100, padding: "center".into() }
+        Self {
+            sample_rate: 24_000,
+            n_fft: 1024,
+            hop_length: 256,
+            n_mels: 100,
+            padding: "center".into(),
+        }
     }
 }
 
@@ -88,12 +94,18 @@ pub struct VocosConfig {
 
 impl VocosConfig {
     pub fn from_yaml_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::from_yaml(&text, path)
     }
 
     pub fn from_yaml(text: &str, path: &Path) -> Result<Self> {
-        let bad = |reason: String| ModelError::Config { path: path.to_owned(), reason };
+        let bad = |reason: String| ModelError::Config {
+            path: path.to_owned(),
+            reason,
+        };
         #[derive(Deserialize)]
         struct Raw {
             feature_extractor: Component,
@@ -110,41 +122,73 @@ impl VocosConfig {
         let features = match class_name(&raw.feature_extractor.class_path) {
             "EncodecFeatures" => {
                 let a: EncodecFeatureArgs = if raw.feature_extractor.init_args.is_null() {
-                    EncodecFeatureArgs { bandwidths: default_bandwidths(), encodec_model: default_encodec_model() }
+                    EncodecFeatureArgs {
+                        bandwidths: default_bandwidths(),
+                        encodec_model: default_encodec_model(),
+                    }
                 } else {
-                    parse_args(raw.feature_extractor.init_args.clone(), "feature_extractor", path)?
+                    parse_args(
+                        raw.feature_extractor.init_args.clone(),
+                        "feature_extractor",
+                        path,
+                    )?
                 };
                 if a.encodec_model != "encodec_24khz" {
-                    return Err(bad(format!("encodec_model `{}` (only encodec_24khz is supported)", a.encodec_model)));
+                    return Err(bad(format!(
+                        "encodec_model `{}` (only encodec_24khz is supported)",
+                        a.encodec_model
+                    )));
                 }
-                FeatureConfig::Encodec { bandwidths: a.bandwidths }
+                FeatureConfig::Encodec {
+                    bandwidths: a.bandwidths,
+                }
             }
             "MelSpectrogramFeatures" => {
                 let mel: MelConfig = if raw.feature_extractor.init_args.is_null() {
                     MelConfig::default()
                 } else {
-                    parse_args(raw.feature_extractor.init_args.clone(), "feature_extractor", path)?
+                    parse_args(
+                        raw.feature_extractor.init_args.clone(),
+                        "feature_extractor",
+                        path,
+                    )?
                 };
                 if mel.padding != "center" {
-                    return Err(bad(format!("mel padding `{}` (only center is supported)", mel.padding)));
+                    return Err(bad(format!(
+                        "mel padding `{}` (only center is supported)",
+                        mel.padding
+                    )));
                 }
                 FeatureConfig::Mel(mel)
             }
             other => return Err(bad(format!("unsupported feature extractor `{other}`"))),
         };
         if class_name(&raw.backbone.class_path) != "VocosBackbone" {
-            return Err(bad(format!("unsupported backbone `{}`", raw.backbone.class_path)));
+            return Err(bad(format!(
+                "unsupported backbone `{}`",
+                raw.backbone.class_path
+            )));
         }
         if class_name(&raw.head.class_path) != "ISTFTHead" {
             return Err(bad(format!("unsupported head `{}`", raw.head.class_path)));
         }
-        let backbone: BackboneConfig = parse_args(args(&raw.backbone, "backbone")?, "backbone", path)?;
+        let backbone: BackboneConfig =
+            parse_args(args(&raw.backbone, "backbone")?, "backbone", path)?;
         let head: HeadConfig = parse_args(args(&raw.head, "head")?, "head", path)?;
         if head.padding != "same" && head.padding != "center" {
-            return Err(bad(format!("head padding `{}` (expected same or center)", head.padding)));
+            return Err(bad(format!(
+                "head padding `{}` (expected same or center)",
+                head.padding
+            )));
         }
-        if head.dim != backbone.dim || head.hop_length == 0 || head.n_fft < head.hop_length || head.n_fft % 2 != 0 {
-            return Err(bad("head dim must equal backbone dim, and 0 < hop <= n_fft with n_fft even".into()));
+        if head.dim != backbone.dim
+            || head.hop_length == 0
+            || head.n_fft < head.hop_length
+            || head.n_fft % 2 != 0
+        {
+            return Err(bad(
+                "head dim must equal backbone dim, and 0 < hop <= n_fft with n_fft even".into(),
+            ));
         }
         if let FeatureConfig::Encodec { bandwidths } = &features {
             if backbone.adanorm_num_embeddings != Some(bandwidths.len()) {
@@ -155,13 +199,23 @@ impl VocosConfig {
                 )));
             }
         }
-        Ok(Self { features, backbone, head })
+        Ok(Self {
+            features,
+            backbone,
+            head,
+        })
     }
 }
 
-fn parse_args<T: DeserializeOwned>(value: serde_yaml_ng::Value, what: &str, path: &Path) -> Result<T> {
-    serde_yaml_ng::from_value(value)
-        .map_err(|e| ModelError::Config { path: path.to_owned(), reason: format!("{what}: {e}") })
+fn parse_args<T: DeserializeOwned>(
+    value: serde_yaml_ng::Value,
+    what: &str,
+    path: &Path,
+) -> Result<T> {
+    serde_yaml_ng::from_value(value).map_err(|e| ModelError::Config {
+        path: path.to_owned(),
+        reason: format!("{what}: {e}"),
+    })
 }
 
 fn class_name(class_path: &str) -> &str {

@@ -30,7 +30,12 @@ impl CodebookFeatures {
                 actual: vec![rows, dim],
             });
         }
-        Ok(Self { table: tensor.flatten_all()?.to_vec1()?, dim, bins, num_codebooks })
+        Ok(Self {
+            table: tensor.flatten_all()?.to_vec1()?,
+            dim,
+            bins,
+            num_codebooks,
+        })
     }
 
     /// `sum_q table[q * bins + codes[q][t]]` as `(1, D, T)`; uses every row of `codes`.
@@ -38,9 +43,15 @@ impl CodebookFeatures {
         let frames = self.validate(codes)?;
         let mut out = vec![0f32; frames * self.dim];
         for t in 0..frames {
-            self.frame(codes.iter().map(|row| row[t]), &mut out[t * self.dim..(t + 1) * self.dim]);
+            self.frame(
+                codes.iter().map(|row| row[t]),
+                &mut out[t * self.dim..(t + 1) * self.dim],
+            );
         }
-        Ok(Tensor::from_vec(out, (frames, self.dim), &Device::Cpu)?.t()?.unsqueeze(0)?.contiguous()?)
+        Ok(Tensor::from_vec(out, (frames, self.dim), &Device::Cpu)?
+            .t()?
+            .unsqueeze(0)?
+            .contiguous()?)
     }
 
     /// Embedding of one frame whose codes are `codes` (codebook 0 first) into `out` (`D` values).
@@ -65,12 +76,19 @@ impl CodebookFeatures {
         }
         let frames = codes[0].len();
         if frames == 0 || codes.iter().any(|row| row.len() != frames) {
-            return Err(ModelError::Input("codes must have the same non-zero number of frames in every codebook".into()));
+            return Err(ModelError::Input(
+                "codes must have the same non-zero number of frames in every codebook".into(),
+            ));
         }
-        if let Some((q, &c)) =
-            codes.iter().enumerate().find_map(|(q, row)| row.iter().find(|&&c| c as usize >= self.bins).map(|c| (q, c)))
-        {
-            return Err(ModelError::Input(format!("code {c} in codebook {q} is out of range 0..{}", self.bins)));
+        if let Some((q, &c)) = codes.iter().enumerate().find_map(|(q, row)| {
+            row.iter()
+                .find(|&&c| c as usize >= self.bins)
+                .map(|c| (q, c))
+        }) {
+            return Err(ModelError::Input(format!(
+                "code {c} in codebook {q} is out of range 0..{}",
+                self.bins
+            )));
         }
         Ok(frames)
     }
@@ -91,23 +109,50 @@ impl MelFeatures {
             _ => vocos_dsp::window::hann_periodic(config.n_fft),
         };
         let filterbank = match "feature_extractor.mel_spec.mel_scale.fb" {
-            name if ckpt.contains(name) => ckpt.tensor(name, &[bins, config.n_mels])?.flatten_all()?.to_vec1()?,
-            _ => htk_filterbank(bins, 0.0, config.sample_rate as f64 / 2.0, config.n_mels, config.sample_rate as f64),
+            name if ckpt.contains(name) => ckpt
+                .tensor(name, &[bins, config.n_mels])?
+                .flatten_all()?
+                .to_vec1()?,
+            _ => htk_filterbank(
+                bins,
+                0.0,
+                config.sample_rate as f64 / 2.0,
+                config.n_mels,
+                config.sample_rate as f64,
+            ),
         };
-        Ok(Self { config: config.clone(), window, filterbank })
+        Ok(Self {
+            config: config.clone(),
+            window,
+            filterbank,
+        })
     }
 
     /// A fresh analyser (owns FFT plans and scratch).
     pub fn analyser(&self) -> Result<LogMel> {
         let c = &self.config;
-        LogMel::new(c.n_fft, c.hop_length, self.window.clone(), self.filterbank.clone(), c.n_mels)
-            .map_err(|e| ModelError::Input(format!("mel analysis: {e}")))
+        LogMel::new(
+            c.n_fft,
+            c.hop_length,
+            self.window.clone(),
+            self.filterbank.clone(),
+            c.n_mels,
+        )
+        .map_err(|e| ModelError::Input(format!("mel analysis: {e}")))
     }
 
     /// Log-mel features `(1, n_mels, 1 + N / hop)` of `audio`.
     pub fn features(&self, audio: &[f32]) -> Result<Tensor> {
-        let flat = self.analyser()?.features(audio).map_err(|e| ModelError::Input(format!("mel analysis: {e}")))?;
+        let flat = self
+            .analyser()?
+            .features(audio)
+            .map_err(|e| ModelError::Input(format!("mel analysis: {e}")))?;
         let frames = flat.len() / self.config.n_mels;
-        Ok(Tensor::from_vec(flat, (frames, self.config.n_mels), &Device::Cpu)?.t()?.unsqueeze(0)?.contiguous()?)
+        Ok(
+            Tensor::from_vec(flat, (frames, self.config.n_mels), &Device::Cpu)?
+                .t()?
+                .unsqueeze(0)?
+                .contiguous()?,
+        )
     }
 }

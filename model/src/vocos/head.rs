@@ -24,12 +24,21 @@ pub struct IstftHead {
 impl IstftHead {
     pub fn load(ckpt: &Checkpoint, cfg: &HeadConfig) -> Result<Self> {
         let width = cfg.n_fft + 2;
-        let window = ckpt.tensor("head.istft.window", &[cfg.n_fft])?.to_vec1::<f32>()?;
+        let window = ckpt
+            .tensor("head.istft.window", &[cfg.n_fft])?
+            .to_vec1::<f32>()?;
         Ok(Self {
-            out_t: ckpt.tensor("head.out.weight", &[width, cfg.dim])?.t()?.contiguous()?,
+            out_t: ckpt
+                .tensor("head.out.weight", &[width, cfg.dim])?
+                .t()?
+                .contiguous()?,
             out_bias: ckpt.tensor("head.out.bias", &[width])?,
             window,
-            padding: if cfg.padding == "center" { IstftPadding::Center } else { IstftPadding::Same },
+            padding: if cfg.padding == "center" {
+                IstftPadding::Center
+            } else {
+                IstftPadding::Same
+            },
             config: cfg.clone(),
         })
     }
@@ -61,11 +70,14 @@ impl IstftHead {
                     *m = x.exp().min(MAX_MAGNITUDE);
                 }
                 let mut frame = vec![0f32; n_fft];
-                synth.synthesize_polar(&mag, &row[bins..], &mut frame).map_err(istft_error)?;
+                synth
+                    .synthesize_polar(&mag, &row[bins..], &mut frame)
+                    .map_err(istft_error)?;
                 Ok(frame)
             })
             .collect::<Result<Vec<_>>>()?;
-        overlap_add(&frames, &self.window, self.config.hop_length, self.padding).map_err(istft_error)
+        overlap_add(&frames, &self.window, self.config.hop_length, self.padding)
+            .map_err(istft_error)
     }
 }
 

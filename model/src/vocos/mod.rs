@@ -27,7 +27,10 @@ const ENCODEC_BINS: usize = 1024;
 const KBPS_PER_CODEBOOK: f32 = 0.75;
 
 pub enum Frontend {
-    Encodec { bandwidths: Vec<f32>, codebooks: CodebookFeatures },
+    Encodec {
+        bandwidths: Vec<f32>,
+        codebooks: CodebookFeatures,
+    },
     Mel(MelFeatures),
 }
 
@@ -54,7 +57,8 @@ impl Vocos {
         let frontend = match &config.features {
             FeatureConfig::Encodec { bandwidths } => {
                 let max_kbps = bandwidths.iter().copied().fold(0.0, f32::max);
-                let codebooks = CodebookFeatures::load(ckpt, codebooks_for_kbps(max_kbps), ENCODEC_BINS)?;
+                let codebooks =
+                    CodebookFeatures::load(ckpt, codebooks_for_kbps(max_kbps), ENCODEC_BINS)?;
                 if codebooks.dim != config.backbone.input_channels {
                     return Err(ModelError::Config {
                         path: ckpt.path().to_owned(),
@@ -64,7 +68,10 @@ impl Vocos {
                         ),
                     });
                 }
-                Frontend::Encodec { bandwidths: bandwidths.clone(), codebooks }
+                Frontend::Encodec {
+                    bandwidths: bandwidths.clone(),
+                    codebooks,
+                }
             }
             FeatureConfig::Mel(mel) => Frontend::Mel(MelFeatures::load(ckpt, mel)?),
         };
@@ -93,9 +100,13 @@ impl Vocos {
     /// The bandwidth id (AdaLayerNorm row) of `kbps` in this model's bandwidth list.
     pub fn bandwidth_id(&self, kbps: f32) -> Result<usize> {
         match &self.frontend {
-            Frontend::Encodec { bandwidths, .. } => bandwidths.iter().position(|&b| b == kbps).ok_or_else(|| {
-                ModelError::Input(format!("bandwidth {kbps} kbps is not one of this Vocos' {bandwidths:?}"))
-            }),
+            Frontend::Encodec { bandwidths, .. } => {
+                bandwidths.iter().position(|&b| b == kbps).ok_or_else(|| {
+                    ModelError::Input(format!(
+                        "bandwidth {kbps} kbps is not one of this Vocos' {bandwidths:?}"
+                    ))
+                })
+            }
             Frontend::Mel(_) => Err(ModelError::Input("the mel variant has no bandwidth".into())),
         }
     }
@@ -106,7 +117,12 @@ impl Vocos {
             Frontend::Encodec { bandwidths, .. } => bandwidths
                 .get(id)
                 .map(|&kbps| codebooks_for_kbps(kbps))
-                .ok_or_else(|| ModelError::Input(format!("bandwidth id {id} out of range 0..{}", bandwidths.len()))),
+                .ok_or_else(|| {
+                    ModelError::Input(format!(
+                        "bandwidth id {id} out of range 0..{}",
+                        bandwidths.len()
+                    ))
+                }),
             Frontend::Mel(_) => Err(ModelError::Input("the mel variant has no bandwidth".into())),
         }
     }
@@ -115,7 +131,9 @@ impl Vocos {
     pub fn codes_to_features(&self, codes: &[Vec<u32>]) -> Result<Tensor> {
         match &self.frontend {
             Frontend::Encodec { codebooks, .. } => codebooks.features(codes),
-            Frontend::Mel(_) => Err(ModelError::Input("the mel variant does not decode codes".into())),
+            Frontend::Mel(_) => Err(ModelError::Input(
+                "the mel variant does not decode codes".into(),
+            )),
         }
     }
 
@@ -124,7 +142,9 @@ impl Vocos {
         check_audio(audio)?;
         match &self.frontend {
             Frontend::Mel(mel) => mel.features(audio),
-            Frontend::Encodec { .. } => Err(ModelError::Input("the EnCodec variant has no mel front end".into())),
+            Frontend::Encodec { .. } => Err(ModelError::Input(
+                "the EnCodec variant has no mel front end".into(),
+            )),
         }
     }
 
@@ -133,11 +153,13 @@ impl Vocos {
     pub fn backbone(&self, features: &Tensor, bandwidth_id: Option<usize>) -> Result<Tensor> {
         let frames = features.dim(2)?;
         let ids = match (&self.frontend, bandwidth_id) {
-            (Frontend::Encodec { bandwidths, .. }, Some(id)) if id < bandwidths.len() => {
-                Some(Tensor::from_vec(vec![id as u32; frames], frames, &Device::Cpu)?)
-            }
+            (Frontend::Encodec { bandwidths, .. }, Some(id)) if id < bandwidths.len() => Some(
+                Tensor::from_vec(vec![id as u32; frames], frames, &Device::Cpu)?,
+            ),
             (Frontend::Encodec { .. }, _) => {
-                return Err(ModelError::Input(format!("bandwidth id {bandwidth_id:?} is not valid for this Vocos")));
+                return Err(ModelError::Input(format!(
+                    "bandwidth id {bandwidth_id:?} is not valid for this Vocos"
+                )));
             }
             (Frontend::Mel(_), _) => None,
         };
@@ -168,19 +190,29 @@ pub fn codebooks_for_kbps(kbps: f32) -> usize {
 
 /// `(config.yaml, weights)` for a directory or a weights file.
 fn locate(path: &Path) -> Result<(PathBuf, PathBuf)> {
-    let dir = if path.is_dir() { path.to_owned() } else { path.parent().unwrap_or(Path::new(".")).to_owned() };
+    let dir = if path.is_dir() {
+        path.to_owned()
+    } else {
+        path.parent().unwrap_or(Path::new(".")).to_owned()
+    };
     let config = dir.join("config.yaml");
     if !config.is_file() {
         return Err(ModelError::Io {
             path: config,
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "Vocos needs its config.yaml"),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "Vocos needs its config.yaml",
+            ),
         });
     }
     if !path.is_dir() {
         if !path.is_file() {
             return Err(ModelError::Io {
                 path: path.to_owned(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such file or directory",
+                ),
             });
         }
         return Ok((config, path.to_owned()));
@@ -190,5 +222,8 @@ fn locate(path: &Path) -> Result<(PathBuf, PathBuf)> {
         .map(|name| dir.join(name))
         .find(|p| p.is_file())
         .map(|weights| (config, weights))
-        .ok_or_else(|| ModelError::NoWeightsInDir { dir, looked_for: "pytorch_model.bin or model.safetensors".into() })
+        .ok_or_else(|| ModelError::NoWeightsInDir {
+            dir,
+            looked_for: "pytorch_model.bin or model.safetensors".into(),
+        })
 }

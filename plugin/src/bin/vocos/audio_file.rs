@@ -18,46 +18,70 @@ pub struct MonoClip {
 /// Reads a WAV file (8/16/24/32-bit integer or 32-bit float) and downmixes it to mono.
 /// Non-finite samples are rejected with their position rather than passed to the model.
 pub fn read_mono(path: &Path) -> Result<MonoClip> {
-    let read_err = |source| CliError::ReadWav { path: path.to_owned(), source };
+    let read_err = |source| CliError::ReadWav {
+        path: path.to_owned(),
+        source,
+    };
     let mut reader = hound::WavReader::open(path).map_err(read_err)?;
     let spec = reader.spec();
     let channels = usize::from(spec.channels);
     if channels == 0 {
-        return Err(CliError::BadAudio { path: path.to_owned(), reason: "WAV has no channels".into() });
+        return Err(CliError::BadAudio {
+            path: path.to_owned(),
+            reason: "WAV has no channels".into(),
+        });
     }
     let interleaved: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => reader.samples::<f32>().collect::<std::result::Result<_, _>>(),
+        hound::SampleFormat::Float => reader
+            .samples::<f32>()
+            .collect::<std::result::Result<_, _>>(),
         hound::SampleFormat::Int => {
             let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
-            reader.samples::<i32>().map(|s| s.map(|v| v as f32 * scale)).collect()
+            reader
+                .samples::<i32>()
+                .map(|s| s.map(|v| v as f32 * scale))
+                .collect()
         }
     }
     .map_err(read_err)?;
     if let Some(index) = interleaved.iter().position(|s| !s.is_finite()) {
         return Err(CliError::BadAudio {
             path: path.to_owned(),
-            reason: format!("sample {} of channel {} is not finite", index / channels, index % channels),
+            reason: format!(
+                "sample {} of channel {} is not finite",
+                index / channels,
+                index % channels
+            ),
         });
     }
     let samples = interleaved
         .chunks_exact(channels)
         .map(|frame| frame.iter().sum::<f32>() / channels as f32)
         .collect();
-    Ok(MonoClip { samples, sample_rate: spec.sample_rate })
+    Ok(MonoClip {
+        samples,
+        sample_rate: spec.sample_rate,
+    })
 }
 
 /// Reads a WAV file as mono audio at [`MODEL_RATE`], resampling when needed.
 pub fn read_mono_24k(path: &Path) -> Result<Vec<f32>> {
     let clip = read_mono(path)?;
     if clip.samples.is_empty() {
-        return Err(CliError::BadAudio { path: path.to_owned(), reason: "WAV holds no samples".into() });
+        return Err(CliError::BadAudio {
+            path: path.to_owned(),
+            reason: "WAV holds no samples".into(),
+        });
     }
     Ok(resample_clip(&clip.samples, clip.sample_rate, MODEL_RATE)?)
 }
 
 /// Writes mono 32-bit float WAV at [`MODEL_RATE`].
 pub fn write_mono_24k(path: &Path, samples: &[f32]) -> Result<()> {
-    let write_err = |source| CliError::WriteWav { path: path.to_owned(), source };
+    let write_err = |source| CliError::WriteWav {
+        path: path.to_owned(),
+        source,
+    };
     let spec = hound::WavSpec {
         channels: 1,
         sample_rate: MODEL_RATE,

@@ -36,9 +36,15 @@ pub fn encode(encodec_path: &Path, kbps: f32, input: &Path, output: &Path) -> Re
     let n_q = encodec.codebooks_for(kbps)?;
     let audio = read_mono_24k(input)?;
     let progress = Progress::new(seconds(audio.len()), encoder_cost(n_q));
-    let codes = progress.stage("encoding", encoder_cost(n_q), || encodec.encode(&audio, kbps))?;
+    let codes = progress.stage("encoding", encoder_cost(n_q), || {
+        encodec.encode(&audio, kbps)
+    })?;
     progress.finish();
-    let rows = codes.rows.iter().map(|row| row.iter().map(|&c| i64::from(c)).collect()).collect();
+    let rows = codes
+        .rows
+        .iter()
+        .map(|row| row.iter().map(|&c| i64::from(c)).collect())
+        .collect();
     write_codes(output, &CodesArray { rows })
 }
 
@@ -50,7 +56,10 @@ pub fn decode(vocos_path: &Path, kbps: f32, input: &Path, output: &Path) -> Resu
     if codes.rows.len() < n_q {
         return Err(CliError::ReadCodes {
             path: input.to_owned(),
-            reason: format!("{kbps} kbps needs {n_q} codebooks, the file has {}", codes.rows.len()),
+            reason: format!(
+                "{kbps} kbps needs {n_q} codebooks, the file has {}",
+                codes.rows.len()
+            ),
         });
     }
     let rows = codes.rows[..n_q]
@@ -61,26 +70,46 @@ pub fn decode(vocos_path: &Path, kbps: f32, input: &Path, output: &Path) -> Resu
                 .collect::<std::result::Result<Vec<u32>, String>>()
         })
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|reason| CliError::ReadCodes { path: input.to_owned(), reason })?;
+        .map_err(|reason| CliError::ReadCodes {
+            path: input.to_owned(),
+            reason,
+        })?;
     let samples = rows[0].len() * vocos.hop_length();
     let progress = Progress::new(seconds(samples), cost::VOCOS_ENCODEC);
-    let audio = progress.stage("decoding", cost::VOCOS_ENCODEC, || vocos.decode_codes(&rows, id))?;
+    let audio = progress.stage("decoding", cost::VOCOS_ENCODEC, || {
+        vocos.decode_codes(&rows, id)
+    })?;
     progress.finish();
     write_mono_24k(output, &audio)
 }
 
-pub fn resynth(encodec_path: &Path, vocos_path: &Path, kbps: f32, input: &Path, output: &Path) -> Result<()> {
+pub fn resynth(
+    encodec_path: &Path,
+    vocos_path: &Path,
+    kbps: f32,
+    input: &Path,
+    output: &Path,
+) -> Result<()> {
     let encodec = Encodec::load(encodec_path)?;
     let vocos = load_encodec_vocos(vocos_path)?;
     let id = vocos.bandwidth_id(kbps)?;
     let n_q = encodec.codebooks_for(kbps)?;
     if n_q != vocos.codebooks_for_id(id)? {
-        return Err(CliError::Usage(format!("EnCodec and Vocos disagree on the codebooks of {kbps} kbps")));
+        return Err(CliError::Usage(format!(
+            "EnCodec and Vocos disagree on the codebooks of {kbps} kbps"
+        )));
     }
     let audio = read_mono_24k(input)?;
-    let progress = Progress::new(seconds(audio.len()), encoder_cost(n_q) + cost::VOCOS_ENCODEC);
-    let codes = progress.stage("encoding", encoder_cost(n_q), || encodec.encode(&audio, kbps))?;
-    let out = progress.stage("decoding", cost::VOCOS_ENCODEC, || vocos.decode_codes(&codes.rows, id))?;
+    let progress = Progress::new(
+        seconds(audio.len()),
+        encoder_cost(n_q) + cost::VOCOS_ENCODEC,
+    );
+    let codes = progress.stage("encoding", encoder_cost(n_q), || {
+        encodec.encode(&audio, kbps)
+    })?;
+    let out = progress.stage("decoding", cost::VOCOS_ENCODEC, || {
+        vocos.decode_codes(&codes.rows, id)
+    })?;
     progress.finish();
     write_mono_24k(output, &out)
 }

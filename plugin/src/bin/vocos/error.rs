@@ -16,7 +16,10 @@ pub enum CliError {
     #[error("cannot read codes {path}: {reason}")]
     ReadCodes { path: PathBuf, reason: String },
     #[error("cannot write codes {path}: {source}")]
-    WriteCodes { path: PathBuf, source: std::io::Error },
+    WriteCodes {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Resample(#[from] ClipResampleError),
     #[error("{0}")]

@@ -93,16 +93,30 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Encode { encodec, bandwidth, input, output } => {
-            commands::encode(&encodec, bandwidth, &input, &output)
-        }
-        Command::Decode { vocos, bandwidth, input, output } => {
-            commands::decode(&vocos, bandwidth, &input, &output)
-        }
-        Command::Resynth { encodec, vocos, bandwidth, input, output } => {
-            commands::resynth(&encodec, &vocos, bandwidth, &input, &output)
-        }
-        Command::Mel { vocos, input, output } => commands::mel(&vocos, &input, &output),
+        Command::Encode {
+            encodec,
+            bandwidth,
+            input,
+            output,
+        } => commands::encode(&encodec, bandwidth, &input, &output),
+        Command::Decode {
+            vocos,
+            bandwidth,
+            input,
+            output,
+        } => commands::decode(&vocos, bandwidth, &input, &output),
+        Command::Resynth {
+            encodec,
+            vocos,
+            bandwidth,
+            input,
+            output,
+        } => commands::resynth(&encodec, &vocos, bandwidth, &input, &output),
+        Command::Mel {
+            vocos,
+            input,
+            output,
+        } => commands::mel(&vocos, &input, &output),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -27,10 +27,13 @@ impl Progress {
     /// A bar whose length is the summed weight of the stages the command will run.
     pub fn new(audio_seconds: f64, total_weight: u64) -> Self {
         let bar = if audio_seconds >= LONG_CLIP_SECONDS {
-            let bar = ProgressBar::with_draw_target(Some(total_weight), ProgressDrawTarget::stderr());
+            let bar =
+                ProgressBar::with_draw_target(Some(total_weight), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}")
-                    .expect("template is valid"),
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}",
+                )
+                .expect("template is valid"),
             );
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
