@@ -43,3 +43,13 @@ pub enum ModelError {
 }
 
 pub type Result<T> = std::result::Result<T, ModelError>;
+
+impl ModelError {
+    /// `path` does not exist (or is not what the loader needs there), with a reason.
+    pub fn not_found(path: &std::path::Path, reason: &str) -> Self {
+        ModelError::Io {
+            path: path.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, reason.to_owned()),
+        }
+    }
+}

@@ -137,13 +137,7 @@ pub fn check_audio(audio: &[f32]) -> Result<()> {
 fn find_weights(path: &Path) -> Result<PathBuf> {
     if !path.is_dir() {
         if !path.exists() {
-            return Err(ModelError::Io {
-                path: path.to_owned(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no such file or directory",
-                ),
-            });
+            return Err(ModelError::not_found(path, "no such file or directory"));
         }
         return Ok(path.to_owned());
     }

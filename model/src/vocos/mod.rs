@@ -197,23 +197,14 @@ fn locate(path: &Path) -> Result<(PathBuf, PathBuf)> {
     };
     let config = dir.join("config.yaml");
     if !config.is_file() {
-        return Err(ModelError::Io {
-            path: config,
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "Vocos needs its config.yaml",
-            ),
-        });
+        return Err(ModelError::not_found(
+            &config,
+            "Vocos needs its config.yaml",
+        ));
     }
     if !path.is_dir() {
         if !path.is_file() {
-            return Err(ModelError::Io {
-                path: path.to_owned(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no such file or directory",
-                ),
-            });
+            return Err(ModelError::not_found(path, "no such file or directory"));
         }
         return Ok((config, path.to_owned()));
     }
