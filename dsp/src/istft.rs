@@ -51,7 +51,7 @@ impl FrameSynthesizer {
                 n_fft,
             });
         }
-        if n_fft < 2 || n_fft % 2 != 0 {
+        if n_fft < 2 || !n_fft.is_multiple_of(2) {
             return Err(IstftError::Hop { hop: 0, n_fft });
         }
         let irfft = RealFftPlanner::<f32>::new().plan_fft_inverse(n_fft);

@@ -184,20 +184,20 @@ impl VocosConfig {
         if head.dim != backbone.dim
             || head.hop_length == 0
             || head.n_fft < head.hop_length
-            || head.n_fft % 2 != 0
+            || !head.n_fft.is_multiple_of(2)
         {
             return Err(bad(
                 "head dim must equal backbone dim, and 0 < hop <= n_fft with n_fft even".into(),
             ));
         }
-        if let FeatureConfig::Encodec { bandwidths } = &features {
-            if backbone.adanorm_num_embeddings != Some(bandwidths.len()) {
-                return Err(bad(format!(
-                    "adanorm_num_embeddings {:?} must equal the number of bandwidths {}",
-                    backbone.adanorm_num_embeddings,
-                    bandwidths.len()
-                )));
-            }
+        if let FeatureConfig::Encodec { bandwidths } = &features
+            && backbone.adanorm_num_embeddings != Some(bandwidths.len())
+        {
+            return Err(bad(format!(
+                "adanorm_num_embeddings {:?} must equal the number of bandwidths {}",
+                backbone.adanorm_num_embeddings,
+                bandwidths.len()
+            )));
         }
         Ok(Self {
             features,
