@@ -1,0 +1,106 @@
+//! Latency and buffer sizes of one engine activation, derived from the host setup, the
+//! processor and the resamplers.
+//!
+//! `latency = chain + buffering` host samples, exact:
+//! - `chain`: the delay of resampling to 24 kHz, the processor and resampling back,
+//!   `round((down_delay + processor_latency) * host_rate / 24000) + up_delay`; just the
+//!   processor latency at 24 kHz, where nothing is resampled. Rounding is why other rates are
+//!   exact to within one sample rather than to the sample.
+//! - `buffering = max_block + granularity`, where the granularity is what the worker must
+//!   gather before it can emit anything: one resampler input chunk, one processor frame and
+//!   one resampler output chunk (one processor frame at 24 kHz). With this much buffering the
+//!   audio thread only plays samples computed from input of earlier blocks, so the worker has
+//!   a whole block period to compute them.
+
+use vocos_dsp::resample::StreamResampler;
+
+use super::{EngineError, MODEL_RATE};
+
+/// Host rates the engine accepts (the resampler handles any rate in between).
+pub const HOST_RATES: std::ops::RangeInclusive<u32> = 8_000..=768_000;
+
+/// The host-side configuration of one activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineSetup {
+    pub host_rate: u32,
+    /// 1 or 2.
+    pub channels: usize,
+    /// The largest block the host will pass to one `process` call.
+    pub max_block: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// Input-to-output delay in host samples.
+    pub latency: usize,
+    /// Resampling and processor delay in host samples.
+    pub chain: usize,
+    /// Silence played at stream start while the worker fills the pipeline, in host samples.
+    pub buffering: usize,
+    /// Capacity of the input ring in host frames. When the worker falls this far behind, the
+    /// audio thread restarts the stream rather than lose input silently.
+    pub input_frames: usize,
+    /// Capacity of the output ring in host frames: never full in operation.
+    pub output_frames: usize,
+}
+
+impl Plan {
+    /// `resamplers` are host -> 24 kHz and 24 kHz -> host, `None` at 24 kHz.
+    pub fn new(
+        setup: &EngineSetup,
+        frame: usize,
+        processor_latency: usize,
+        resamplers: Option<(&StreamResampler, &StreamResampler)>,
+    ) -> Self {
+        let rate = u64::from(setup.host_rate);
+        let to_host_ceil = |n: usize| (n as u64 * rate).div_ceil(u64::from(MODEL_RATE)) as usize;
+        let (chain, granularity) = match resamplers {
+            None => (processor_latency, frame),
+            Some((down, up)) => {
+                let at_24k = (down.delay() + processor_latency) as f64;
+                let in_host = (at_24k * rate as f64 / f64::from(MODEL_RATE)).round() as usize;
+                (
+                    in_host + up.delay(),
+                    down.chunk_in() + to_host_ceil(frame) + up.chunk_out(),
+                )
+            }
+        };
+        let buffering = setup.max_block.max(1) + granularity;
+        let latency = chain + buffering;
+        // Room for the whole pipeline plus one second of backlog before the audio thread gives
+        // up on a stalled worker.
+        let input_frames = 2 * (latency + granularity) + setup.host_rate as usize;
+        Self {
+            latency,
+            chain,
+            buffering,
+            input_frames,
+            output_frames: input_frames + 2 * (buffering + granularity),
+        }
+    }
+
+    /// The resamplers for `setup`, `None` at 24 kHz.
+    pub fn resamplers(
+        setup: &EngineSetup,
+    ) -> Result<Option<(StreamResampler, StreamResampler)>, EngineError> {
+        if !HOST_RATES.contains(&setup.host_rate) {
+            return Err(EngineError::Rate(setup.host_rate));
+        }
+        if !(1..=2).contains(&setup.channels) {
+            return Err(EngineError::Channels(setup.channels));
+        }
+        if setup.host_rate == MODEL_RATE {
+            return Ok(None);
+        }
+        /// Resampler chunk size hint, in host frames.
+        const CHUNK_HINT: usize = 512;
+        let down = StreamResampler::new(setup.host_rate, MODEL_RATE, CHUNK_HINT, setup.channels)?;
+        let up = StreamResampler::new(
+            MODEL_RATE,
+            setup.host_rate,
+            down.chunk_out(),
+            setup.channels,
+        )?;
+        Ok(Some((down, up)))
+    }
+}

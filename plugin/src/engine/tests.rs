@@ -1,0 +1,436 @@
+//! Engine tests with processors defined here: identity, a pure delay of whole frames with a
+//! gain, a bandwidth probe, and a gate that holds the worker back.
+
+use std::time::Duration;
+
+use super::*;
+
+const FRAME: usize = 320;
+
+/// Delays by whole frames and scales.
+struct DelayFrames {
+    frames: usize,
+    gain: f32,
+    history: Vec<Vec<f32>>,
+}
+
+impl DelayFrames {
+    fn boxed(frames: usize, gain: f32) -> Box<Self> {
+        Box::new(Self {
+            frames,
+            gain,
+            history: vec![vec![0.0; FRAME * (frames + 1)]; 2],
+        })
+    }
+}
+
+impl StreamProcessor for DelayFrames {
+    fn frame_size(&self) -> usize {
+        FRAME
+    }
+    fn latency(&self) -> usize {
+        FRAME * self.frames
+    }
+    fn process_frame(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
+        for (c, (i, o)) in input.iter().zip(output.iter_mut()).enumerate() {
+            let h = &mut self.history[c];
+            h.copy_within(FRAME.., 0);
+            let tail = h.len() - FRAME;
+            h[tail..].copy_from_slice(i);
+            for (o, s) in o.iter_mut().zip(&h[..FRAME]) {
+                *o = s * self.gain;
+            }
+        }
+    }
+    fn set_bandwidth(&mut self, _: usize) {}
+    fn reset(&mut self) {
+        self.history.iter_mut().for_each(|h| h.fill(0.0));
+    }
+}
+
+/// Outputs the selected bandwidth index as a constant in every frame.
+struct BandwidthProbe(usize);
+
+impl StreamProcessor for BandwidthProbe {
+    fn frame_size(&self) -> usize {
+        FRAME
+    }
+    fn latency(&self) -> usize {
+        0
+    }
+    fn process_frame(&mut self, _: &[&[f32]], output: &mut [&mut [f32]]) {
+        output.iter_mut().for_each(|o| o.fill(self.0 as f32));
+    }
+    fn set_bandwidth(&mut self, index: usize) {
+        self.0 = index;
+    }
+    fn reset(&mut self) {}
+}
+
+/// Identity that blocks its first `hold` frames until the test opens the gate.
+struct Gate {
+    hold: usize,
+    open: crossbeam_channel::Receiver<()>,
+}
+
+impl StreamProcessor for Gate {
+    fn frame_size(&self) -> usize {
+        FRAME
+    }
+    fn latency(&self) -> usize {
+        0
+    }
+    fn process_frame(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
+        if self.hold > 0 {
+            self.hold -= 1;
+            let _ = self.open.recv_timeout(Duration::from_secs(20));
+        }
+        for (o, i) in output.iter_mut().zip(input) {
+            o.copy_from_slice(i);
+        }
+    }
+    fn set_bandwidth(&mut self, _: usize) {}
+    fn reset(&mut self) {}
+}
+
+/// How the test drives the audio side.
+#[derive(Clone, Copy, Debug)]
+enum Drive {
+    /// Offline rendering: the engine waits for the worker.
+    Wait,
+    /// Real-time mode with a worker that keeps up: the test lets the worker finish before each
+    /// block, and the engine must never underrun.
+    KeepUp,
+}
+
+/// Block sizes: fixed, or a varying pattern.
+fn blocks(size: Option<usize>, total: usize) -> Vec<usize> {
+    let pattern = [1, 64, 511, 4096, 7, 300, 2048, 33];
+    let mut out = Vec::new();
+    let mut done = 0;
+    for i in 0.. {
+        if done == total {
+            break;
+        }
+        let b = size.unwrap_or(pattern[i % pattern.len()]).min(total - done);
+        out.push(b);
+        done += b;
+    }
+    out
+}
+
+fn engine(rate: u32, channels: usize, block: Option<usize>, p: Box<dyn StreamProcessor>) -> Engine {
+    let setup = EngineSetup {
+        host_rate: rate,
+        channels,
+        max_block: block.unwrap_or(4096),
+    };
+    Engine::start(setup, p).unwrap()
+}
+
+/// Processes `signal` (per channel) in place, block by block, with full wet mix.
+fn drive(engine: &mut Engine, signal: &mut [Vec<f32>], block: Option<usize>, how: Drive) {
+    let mut pos = 0;
+    for b in blocks(block, signal[0].len()) {
+        let mut slices: Vec<&mut [f32]> = signal.iter_mut().map(|c| &mut c[pos..pos + b]).collect();
+        match how {
+            Drive::Wait => engine.process(&mut slices, true, || (1.0, 1.0)),
+            Drive::KeepUp => {
+                engine.settle();
+                engine.process(&mut slices, false, || (1.0, 1.0));
+            }
+        }
+        pos += b;
+    }
+}
+
+fn noise(len: usize, seed: u32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(747_796_405).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state as f32 / u32::MAX as f32) - 0.5
+        })
+        .collect()
+}
+
+fn peak(x: &[f32]) -> usize {
+    (0..x.len())
+        .max_by(|&a, &b| x[a].abs().total_cmp(&x[b].abs()))
+        .unwrap()
+}
+
+fn assert_delayed(output: &[f32], input: &[f32], delay: usize, gain: f32, what: &str) {
+    assert!(
+        output[..delay.min(output.len())].iter().all(|&s| s == 0.0),
+        "{what}: leading silence"
+    );
+    for n in delay..output.len() {
+        assert_eq!(output[n], input[n - delay] * gain, "{what}: sample {n}");
+    }
+}
+
+#[test]
+fn at_24k_output_is_input_delayed_by_exactly_the_latency() {
+    for channels in [1, 2] {
+        for block in [Some(1), Some(64), Some(511), Some(4096), None] {
+            for (frames, how) in [(0, Drive::Wait), (3, Drive::KeepUp)] {
+                let mut e = engine(24_000, channels, block, DelayFrames::boxed(frames, 1.0));
+                let latency = e.latency();
+                assert_eq!(latency, frames * FRAME + block.unwrap_or(4096) + FRAME);
+                let input: Vec<Vec<f32>> = (0..channels).map(|c| noise(20_000, c as u32)).collect();
+                let mut signal = input.clone();
+                drive(&mut e, &mut signal, block, how);
+                for c in 0..channels {
+                    let what = format!("{channels} ch, block {block:?}, {how:?}, channel {c}");
+                    assert_delayed(&signal[c], &input[c], latency, 1.0, &what);
+                }
+                assert_eq!(e.underruns(), 0);
+            }
+        }
+    }
+}
+
+#[test]
+fn at_other_rates_an_impulse_peaks_at_the_latency_within_one_sample() {
+    for rate in [44_100, 48_000, 88_200, 96_000, 192_000] {
+        for (block, how) in [
+            (Some(1), Drive::Wait),
+            (Some(511), Drive::KeepUp),
+            (None, Drive::KeepUp),
+        ] {
+            let mut e = engine(rate, 2, block, DelayFrames::boxed(2, 1.0));
+            let latency = e.latency();
+            let len = latency + rate as usize / 2;
+            let at = [1_000, 2_345];
+            let input: Vec<Vec<f32>> = at
+                .iter()
+                .map(|&a| {
+                    let mut x = vec![0.0; len];
+                    x[a] = 1.0;
+                    x
+                })
+                .collect();
+            let mut signal = input;
+            drive(&mut e, &mut signal, block, how);
+            for c in 0..2 {
+                let found = peak(&signal[c]) as i64;
+                let expected = (at[c] + latency) as i64;
+                assert!(
+                    (found - expected).abs() <= 1,
+                    "{rate} Hz, block {block:?}: peak at {found}, expected {expected}"
+                );
+                // Band-limited to 12 kHz, a unit impulse keeps about 24000 / rate of its height.
+                let height = signal[c][found as usize];
+                assert!(
+                    height > 0.6 * 24_000.0 / rate as f32,
+                    "{rate} Hz: peak {height}"
+                );
+            }
+            assert_eq!(e.underruns(), 0, "{rate} Hz, {how:?}");
+        }
+    }
+}
+
+#[test]
+fn mix_blends_the_latency_compensated_dry_signal_and_gain_scales() {
+    let input = noise(12_000, 7);
+    let mut signal = [input.clone()];
+    let mut e = engine(24_000, 1, Some(256), DelayFrames::boxed(1, 2.0));
+    let latency = e.latency();
+    let mut pos = 0;
+    for b in blocks(Some(256), input.len()) {
+        let mut slices = [&mut signal[0][pos..pos + b]];
+        e.process(&mut slices, true, || (0.25, 0.5));
+        pos += b;
+    }
+    for n in latency..input.len() {
+        let x = input[n - latency];
+        let expected = (0.25 * 2.0 * x + 0.75 * x) * 0.5;
+        assert!((signal[0][n] - expected).abs() < 1e-6, "sample {n}");
+    }
+}
+
+#[test]
+fn no_drift_after_ten_minutes() {
+    // 24 kHz: every sample exact after ten minutes of varying blocks.
+    let len = 24_000 * 600;
+    let input = noise(len, 3);
+    let mut signal = vec![input.clone()];
+    let mut e = engine(24_000, 1, None, DelayFrames::boxed(1, 1.0));
+    drive(&mut e, &mut signal, None, Drive::Wait);
+    assert_delayed(
+        &signal[0],
+        &input,
+        e.latency(),
+        1.0,
+        "ten minutes at 24 kHz",
+    );
+
+    // 48 kHz: an impulse every minute still peaks at the latency.
+    let rate = 48_000;
+    let len = rate * 600;
+    let mut signal = vec![vec![0.0; len]];
+    let minutes: Vec<usize> = (0..10).map(|m| m * rate * 60 + 123).collect();
+    minutes.iter().for_each(|&m| signal[0][m] = 1.0);
+    let mut e = engine(rate as u32, 1, None, DelayFrames::boxed(1, 1.0));
+    let latency = e.latency();
+    drive(&mut e, &mut signal, None, Drive::Wait);
+    for &m in &minutes {
+        let window = &signal[0][m..m + 2 * latency];
+        let found = m + peak(window);
+        assert!(
+            found.abs_diff(m + latency) <= 1,
+            "impulse at {m}: peak at {found}"
+        );
+    }
+}
+
+#[test]
+fn reset_starts_a_new_stream_without_leaking_the_old_one() {
+    for rate in [24_000, 48_000] {
+        let block = 512;
+        let mut e = engine(rate, 1, Some(block), DelayFrames::boxed(2, 1.0));
+        let latency = e.latency();
+        let mut before = vec![noise(latency + 3 * block, 1)];
+        drive(&mut e, &mut before, Some(block), Drive::Wait);
+        e.reset();
+        // Silence, then an impulse: nothing of the noise may come out, and the impulse comes
+        // out one latency later.
+        let mut after = vec![vec![0.0; 3 * latency]];
+        after[0][latency] = 1.0;
+        drive(&mut e, &mut after, Some(block), Drive::Wait);
+        assert!(
+            after[0][..latency].iter().all(|&s| s == 0.0),
+            "{rate} Hz: old stream leaked"
+        );
+        assert!(
+            peak(&after[0]).abs_diff(2 * latency) <= 1,
+            "{rate} Hz: impulse misplaced"
+        );
+    }
+}
+
+#[test]
+fn a_late_worker_plays_counted_underruns_and_realigns() {
+    let (open, gate) = crossbeam_channel::unbounded();
+    let block = 256;
+    let mut e = engine(
+        24_000,
+        1,
+        Some(block),
+        Box::new(Gate {
+            hold: 4,
+            open: gate,
+        }),
+    );
+    let latency = e.latency();
+    // The worker is stuck: these blocks run out of output.
+    let mut early = [noise(latency + 8 * block, 5)];
+    let mut pos = 0;
+    for b in blocks(Some(block), early[0].len()) {
+        e.process(&mut [&mut early[0][pos..pos + b]], false, || (1.0, 1.0));
+        pos += b;
+    }
+    assert!(e.underruns() > 0, "a stuck worker must count underruns");
+    assert!(
+        early[0][latency..].iter().all(|&s| s == 0.0),
+        "underruns play silence"
+    );
+    (0..4).for_each(|_| open.send(()).unwrap());
+    // Once it catches up, the output is back in place, exactly.
+    let input = noise(4 * latency, 6);
+    let mut signal = vec![input.clone()];
+    let before = e.underruns();
+    drive(&mut e, &mut signal, Some(block), Drive::KeepUp);
+    let late_tail = latency; // the first latency samples still carry the stuck span
+    for n in late_tail + latency..input.len() {
+        assert_eq!(
+            signal[0][n],
+            input[n - latency],
+            "sample {n} after recovery"
+        );
+    }
+    assert_eq!(
+        e.underruns(),
+        before,
+        "no underruns once the worker keeps up"
+    );
+}
+
+#[test]
+fn a_stalled_worker_restarts_the_stream_instead_of_losing_input_silently() {
+    let (open, gate) = crossbeam_channel::unbounded();
+    let block = 4096;
+    let mut e = engine(
+        24_000,
+        1,
+        Some(block),
+        Box::new(Gate {
+            hold: 1,
+            open: gate,
+        }),
+    );
+    let latency = e.latency();
+    // More than the input ring holds while the worker is stuck on its first frame.
+    let mut flood = [noise(e.plan().input_frames + 4 * block, 8)];
+    let mut pos = 0;
+    for b in blocks(Some(block), flood[0].len()) {
+        e.process(&mut [&mut flood[0][pos..pos + b]], false, || (1.0, 1.0));
+        pos += b;
+    }
+    assert!(e.underruns() > 0);
+    open.send(()).unwrap();
+    e.settle();
+    let mut signal = vec![vec![0.0; 3 * latency]];
+    signal[0][latency] = 1.0;
+    drive(&mut e, &mut signal, Some(block), Drive::Wait);
+    assert_eq!(peak(&signal[0]), 2 * latency, "impulse after the restart");
+}
+
+#[test]
+fn bandwidth_changes_land_on_the_frame_their_position_maps_to() {
+    let block = 1000;
+    let mut e = engine(24_000, 1, Some(block), Box::new(BandwidthProbe(2)));
+    let latency = e.latency();
+    let mut signal = [vec![0.0; 8 * block]];
+    let mut pos = 0;
+    // At sample 3 * 1000 + 250 = 3250, in frame 10 (3200..3520).
+    for b in blocks(Some(block), signal[0].len()) {
+        if pos == 3 * block {
+            e.set_bandwidth(3, 250);
+        }
+        e.process(&mut [&mut signal[0][pos..pos + b]], true, || (1.0, 1.0));
+        pos += b;
+    }
+    let switch = signal[0].iter().position(|&s| s == 3.0).unwrap();
+    assert_eq!(switch, 10 * FRAME + latency);
+    assert!(signal[0][latency..switch].iter().all(|&s| s == 2.0));
+}
+
+#[test]
+fn non_finite_input_becomes_silence_on_the_wet_path() {
+    let mut e = engine(48_000, 2, Some(128), DelayFrames::boxed(0, 1.0));
+    let mut signal = vec![noise(10_000, 1), noise(10_000, 2)];
+    signal[0][500] = f32::NAN;
+    signal[1][700] = f32::INFINITY;
+    drive(&mut e, &mut signal, Some(128), Drive::Wait);
+    assert!(signal.iter().flatten().all(|s| s.is_finite()));
+}
+
+#[test]
+fn unsupported_setups_are_errors() {
+    let start = |rate, channels| {
+        let setup = EngineSetup {
+            host_rate: rate,
+            channels,
+            max_block: 64,
+        };
+        Engine::start(setup, Box::new(Passthrough::new()))
+    };
+    assert!(matches!(start(48_000, 3), Err(EngineError::Channels(3))));
+    assert!(matches!(start(0, 2), Err(EngineError::Rate(0))));
+    assert!(start(22_050, 1).is_ok(), "odd rates are resampled");
+}

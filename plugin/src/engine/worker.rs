@@ -1,0 +1,315 @@
+//! The worker thread: takes host-rate input from the input ring, resamples it to 24 kHz, runs
+//! the stream processor frame by frame, resamples back and fills the output ring. When idle it
+//! parks for a short while and polls again; the audio thread only wakes it when rendering
+//! offline.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+use ringbuf::traits::{Consumer, Observer, Producer};
+use ringbuf::{HeapCons, HeapProd};
+use vocos_dsp::resample::StreamResampler;
+
+use super::processor::{MODEL_RATE, StreamProcessor};
+use super::{Control, EngineSetup, Shared};
+
+/// How long the worker parks when it has nothing to do.
+const IDLE_PARK: Duration = Duration::from_micros(250);
+/// Pending bandwidth changes kept at once; beyond that the oldest is applied early.
+const MAX_PENDING_CHANGES: usize = 64;
+
+/// Interleaved samples with a preallocated capacity, consumed from the front.
+struct Fifo {
+    data: Vec<f32>,
+    channels: usize,
+}
+
+impl Fifo {
+    fn new(frames: usize, channels: usize) -> Self {
+        Self {
+            data: Vec::with_capacity(frames * channels),
+            channels,
+        }
+    }
+
+    fn frames(&self) -> usize {
+        self.data.len() / self.channels
+    }
+
+    fn consume_frames(&mut self, n: usize) {
+        self.data.drain(..(n * self.channels).min(self.data.len()));
+    }
+}
+
+/// Sizes of the three stages, in frames.
+#[derive(Clone, Copy)]
+struct Stages {
+    /// Host frames per resampler input chunk (the processor frame at 24 kHz).
+    host_chunk: usize,
+    /// 24 kHz frames per down-resampler output chunk.
+    down_out: usize,
+    /// Processor frame.
+    frame: usize,
+    /// 24 kHz frames per up-resampler input chunk.
+    up_in: usize,
+    /// Host frames per up-resampler output chunk.
+    up_out: usize,
+    /// 24 kHz delay of the down-resampler.
+    down_delay: usize,
+}
+
+pub(super) struct Worker {
+    processor: Box<dyn StreamProcessor>,
+    channels: usize,
+    host_rate: u32,
+    stages: Stages,
+    input: HeapCons<f32>,
+    output: HeapProd<f32>,
+    controls: Receiver<Control>,
+    shared: Arc<Shared>,
+    /// Host -> 24 kHz and back; `None` at 24 kHz.
+    resamplers: Option<(StreamResampler, StreamResampler)>,
+    /// Host input taken from the ring, not yet a whole resampler chunk.
+    staged: Fifo,
+    /// Absolute host frame position of the first staged frame.
+    staged_at: u64,
+    /// Input before this absolute host frame belongs to an older stream.
+    stream_start: u64,
+    /// 24 kHz audio, not yet a whole processor frame.
+    at_model_rate: Fifo,
+    /// Processor output, not yet a whole up-resampler chunk.
+    processed: Fifo,
+    /// Processor frames run in the current stream.
+    frames_done: u64,
+    /// Bandwidth changes (index, absolute host frame) waiting for their frame, oldest first.
+    pending: Vec<(usize, u64)>,
+    /// Interleaved samples written to the output ring since start.
+    written: u64,
+    down_buf: Vec<f32>,
+    up_buf: Vec<f32>,
+    frame_in: Vec<Vec<f32>>,
+    frame_out: Vec<Vec<f32>>,
+}
+
+impl Worker {
+    pub fn new(
+        processor: Box<dyn StreamProcessor>,
+        setup: EngineSetup,
+        input: HeapCons<f32>,
+        output: HeapProd<f32>,
+        controls: Receiver<Control>,
+        shared: Arc<Shared>,
+        resamplers: Option<(StreamResampler, StreamResampler)>,
+    ) -> Self {
+        let ch = setup.channels;
+        let frame = processor.frame_size();
+        let stages = match &resamplers {
+            None => Stages {
+                host_chunk: frame,
+                down_out: frame,
+                frame,
+                up_in: frame,
+                up_out: frame,
+                down_delay: 0,
+            },
+            Some((down, up)) => Stages {
+                host_chunk: down.chunk_in(),
+                down_out: down.chunk_out(),
+                frame,
+                up_in: up.chunk_in(),
+                up_out: up.chunk_out(),
+                down_delay: down.delay(),
+            },
+        };
+        Self {
+            processor,
+            channels: ch,
+            host_rate: setup.host_rate,
+            stages,
+            input,
+            output,
+            controls,
+            shared,
+            resamplers,
+            staged: Fifo::new(2 * (stages.host_chunk + setup.max_block.max(1)), ch),
+            staged_at: 0,
+            stream_start: 0,
+            at_model_rate: Fifo::new(stages.down_out + stages.frame, ch),
+            processed: Fifo::new(stages.up_in + stages.frame, ch),
+            frames_done: 0,
+            pending: Vec::with_capacity(MAX_PENDING_CHANGES),
+            written: 0,
+            down_buf: vec![0.0; stages.down_out * ch],
+            up_buf: vec![0.0; stages.up_out * ch],
+            frame_in: vec![vec![0.0; frame]; ch],
+            frame_out: vec![vec![0.0; frame]; ch],
+        }
+    }
+
+    pub fn run(mut self) {
+        while !self.shared.stop.load(Ordering::Acquire) {
+            // Input first, then the controls: a reset the audio thread sent before pushing
+            // some input is then always seen together with that input.
+            let took = self.take_input();
+            while let Ok(control) = self.controls.try_recv() {
+                self.apply(control);
+            }
+            self.discard_old_input();
+            let mut worked = false;
+            while self.staged.frames() >= self.stages.host_chunk && self.output_has_room() {
+                self.process_chunk();
+                worked = true;
+            }
+            if !took && !worked {
+                let taken = self.staged_at + self.staged.frames() as u64;
+                self.shared.idle_at.store(taken, Ordering::Release);
+                std::thread::park_timeout(IDLE_PARK);
+            }
+        }
+    }
+
+    /// Moves whole frames from the input ring into `staged`, as many as fit.
+    fn take_input(&mut self) -> bool {
+        let ch = self.channels;
+        let room = (self.staged.data.capacity() - self.staged.data.len()) / ch;
+        let frames = (self.input.occupied_len() / ch).min(room);
+        if frames == 0 {
+            return false;
+        }
+        let start = self.staged.data.len();
+        self.staged.data.resize(start + frames * ch, 0.0);
+        self.input.pop_slice(&mut self.staged.data[start..]);
+        true
+    }
+
+    /// Drops staged input that precedes the current stream.
+    fn discard_old_input(&mut self) {
+        let old = self.stream_start.saturating_sub(self.staged_at);
+        let n = (old as usize).min(self.staged.frames());
+        self.staged.consume_frames(n);
+        self.staged_at += n as u64;
+    }
+
+    fn apply(&mut self, control: Control) {
+        match control {
+            Control::Bandwidth { index, at } => {
+                if self.pending.len() == MAX_PENDING_CHANGES {
+                    let (oldest, _) = self.pending.remove(0);
+                    self.processor.set_bandwidth(oldest);
+                }
+                self.pending.push((index, at));
+            }
+            Control::Reset { epoch, at } => {
+                self.stream_start = at;
+                self.processor.reset();
+                if let Some((down, up)) = &mut self.resamplers {
+                    down.reset();
+                    up.reset();
+                }
+                self.at_model_rate.data.clear();
+                self.processed.data.clear();
+                self.frames_done = 0;
+                // Changes made before the new stream hold from its start.
+                while let Some(&(index, change_at)) = self.pending.first()
+                    && change_at <= at
+                {
+                    self.processor.set_bandwidth(index);
+                    self.pending.remove(0);
+                }
+                self.shared
+                    .output_mark
+                    .store(self.written, Ordering::Relaxed);
+                self.shared.started_epoch.store(epoch, Ordering::Release);
+            }
+        }
+    }
+
+    /// Whether the output ring can take everything one input chunk may produce.
+    fn output_has_room(&self) -> bool {
+        let s = self.stages;
+        let up_chunks = (s.down_out + 2 * s.frame) / s.up_in + 2;
+        self.output.vacant_len() >= up_chunks * s.up_out * self.channels
+    }
+
+    /// Runs one host chunk through resampling, the processor and back.
+    fn process_chunk(&mut self) {
+        let ch = self.channels;
+        let s = self.stages;
+        let chunk = &self.staged.data[..s.host_chunk * ch];
+        match &mut self.resamplers {
+            Some((down, _)) => {
+                if down.process(chunk, &mut self.down_buf).is_err() {
+                    self.down_buf.fill(0.0);
+                }
+                self.at_model_rate.data.extend_from_slice(&self.down_buf);
+            }
+            None => self.at_model_rate.data.extend_from_slice(chunk),
+        }
+        self.staged.consume_frames(s.host_chunk);
+        self.staged_at += s.host_chunk as u64;
+
+        while self.at_model_rate.frames() >= s.frame {
+            self.apply_due_bandwidth();
+            self.run_frame();
+        }
+        while self.processed.frames() >= s.up_in {
+            let chunk = &self.processed.data[..s.up_in * ch];
+            let out: &[f32] = match &mut self.resamplers {
+                Some((_, up)) => {
+                    if up.process(chunk, &mut self.up_buf).is_err() {
+                        self.up_buf.fill(0.0);
+                    }
+                    &self.up_buf
+                }
+                None => chunk,
+            };
+            self.written += self.output.push_slice(out) as u64;
+            self.processed.consume_frames(s.up_in);
+        }
+    }
+
+    /// Applies the bandwidth changes whose input position falls into the next frame or earlier.
+    fn apply_due_bandwidth(&mut self) {
+        let s = self.stages;
+        while let Some(&(index, at)) = self.pending.first() {
+            let in_stream = at.saturating_sub(self.stream_start);
+            let at_24k =
+                in_stream * u64::from(MODEL_RATE) / u64::from(self.host_rate) + s.down_delay as u64;
+            if at_24k / s.frame as u64 > self.frames_done {
+                break;
+            }
+            self.processor.set_bandwidth(index);
+            self.pending.remove(0);
+        }
+    }
+
+    /// Runs the processor on the next frame; non-finite output becomes silence.
+    fn run_frame(&mut self) {
+        let ch = self.channels;
+        let frame = self.stages.frame;
+        for (i, &s) in self.at_model_rate.data[..frame * ch].iter().enumerate() {
+            self.frame_in[i % ch][i / ch] = s;
+        }
+        self.at_model_rate.consume_frames(frame);
+        let (first_in, rest_in) = self.frame_in.split_at(1);
+        let inputs: [&[f32]; 2] = [&first_in[0], rest_in.first().map_or(&[], |c| c)];
+        let (first_out, rest_out) = self.frame_out.split_at_mut(1);
+        let mut outputs: [&mut [f32]; 2] = [
+            &mut first_out[0],
+            rest_out.first_mut().map_or(&mut [], |c| c),
+        ];
+        self.processor
+            .process_frame(&inputs[..ch], &mut outputs[..ch]);
+        self.frames_done += 1;
+        for n in 0..frame {
+            for c in 0..ch {
+                let s = self.frame_out[c][n];
+                self.processed
+                    .data
+                    .push(if s.is_finite() { s } else { 0.0 });
+            }
+        }
+    }
+}
