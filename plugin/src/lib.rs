@@ -1,3 +1,16 @@
 //! Vocos Codec: EnCodec -> RVQ -> Vocos resynthesis as a CLAP/VST3 plugin.
+//!
+//! - [`engine`]: the real-time engine (lock-free rings, worker thread, resampling, latency);
+//! - [`plugin`]: the nice-plug plugin and its [`params`];
+//! - [`editor`]: the egui editor, showing [`status`].
 
+pub mod editor;
 pub mod engine;
+pub mod params;
+pub mod plugin;
+pub mod status;
+
+pub use plugin::VocosCodec;
+
+nice_plug::nice_export_clap!(VocosCodec);
+nice_plug::nice_export_vst3!(VocosCodec);

@@ -1,1 +1,113 @@
-fn main() {}
+//! Workspace tasks.
+//!
+//! - `cargo xtask bundle <package> [cargo args]`: nice-plug-xtask's bundler, then copies the
+//!   bundles from `<target>/bundled/` into `bundles/`.
+//! - `cargo xtask test [cargo test args]`: builds debug bundles with nice-plug's
+//!   `assert_process_allocs` (any allocation in `process()` aborts), copies them to
+//!   `<target>/test-bundles/` and runs `cargo test --workspace` with the host tests enabled and
+//!   pointed at those bundles (`VOCOS_BUNDLE_DIR`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+const PLUGIN: &str = "vocos_plugin";
+/// Bundle file names produced for [`PLUGIN`] (a file for CLAP, a directory for VST3 on Linux
+/// and Windows, directories for both on macOS).
+const BUNDLES: [&str; 2] = ["vocos_plugin.clap", "vocos_plugin.vst3"];
+
+fn main() -> ExitCode {
+    match run(std::env::args().skip(1).collect()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Vec<String>) -> Result<()> {
+    nice_plug_xtask::chdir_workspace_root()?;
+    match args.first().map(String::as_str) {
+        Some("bundle") => {
+            nice_plug_xtask::main_with_args("cargo xtask", args.clone())?;
+            let packages: Vec<&String> = args[1..].iter().filter(|a| !a.starts_with('-')).collect();
+            if packages.iter().any(|p| *p == PLUGIN) {
+                copy_bundles(Path::new("bundles"))?;
+            }
+            Ok(())
+        }
+        Some("test") => test(&args[1..]),
+        _ => nice_plug_xtask::main_with_args("cargo xtask", args),
+    }
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from)
+}
+
+/// Copies this plugin's bundles from `<target>/bundled/` to `dest`.
+fn copy_bundles(dest: &Path) -> Result<()> {
+    let source = target_dir().join("bundled");
+    std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
+    for name in BUNDLES {
+        let from = source.join(name);
+        let to = dest.join(name);
+        if !from.exists() {
+            bail!("{} was not built", from.display());
+        }
+        remove(&to)?;
+        copy_recursive(&from, &to)
+            .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+        println!("{}", to.display());
+    }
+    Ok(())
+}
+
+fn remove(path: &Path) -> Result<()> {
+    let result = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else if path.exists() {
+        std::fs::remove_file(path)
+    } else {
+        Ok(())
+    };
+    result.with_context(|| format!("removing {}", path.display()))
+}
+
+fn copy_recursive(from: &Path, to: &Path) -> std::io::Result<()> {
+    if from.is_dir() {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            copy_recursive(&entry.path(), &to.join(entry.file_name()))?;
+        }
+        Ok(())
+    } else {
+        std::fs::copy(from, to).map(|_| ())
+    }
+}
+
+fn test(extra: &[String]) -> Result<()> {
+    let bundle_args = ["bundle", PLUGIN, "--features", "assert_process_allocs"].map(String::from);
+    nice_plug_xtask::main_with_args("cargo xtask", bundle_args)?;
+    let test_bundles = target_dir().join("test-bundles");
+    copy_bundles(&test_bundles)?;
+    let bundle_dir = std::fs::canonicalize(&test_bundles)?;
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "test",
+            "--workspace",
+            "--features",
+            "vocos_plugin/host-tests",
+        ])
+        .args(extra)
+        .env("VOCOS_BUNDLE_DIR", &bundle_dir)
+        .status()
+        .context("running cargo test")?;
+    if !status.success() {
+        bail!("cargo test failed ({status})");
+    }
+    Ok(())
+}

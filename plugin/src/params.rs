@@ -1,0 +1,72 @@
+//! The plugin's parameters and persisted fields.
+
+use std::sync::Mutex;
+
+use nice_plug::prelude::*;
+
+/// EnCodec bandwidths the plugin offers (the Vocos EnCodec checkpoint's four bandwidth ids).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bandwidth {
+    #[id = "1.5kbps"]
+    #[name = "1.5 kbps"]
+    Kbps1_5,
+    #[id = "3kbps"]
+    #[name = "3 kbps"]
+    Kbps3,
+    #[id = "6kbps"]
+    #[name = "6 kbps"]
+    Kbps6,
+    #[id = "12kbps"]
+    #[name = "12 kbps"]
+    Kbps12,
+}
+
+impl Bandwidth {
+    /// The Vocos bandwidth id (0..4), which is also the engine's bandwidth index.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[derive(Params)]
+pub struct VocosParams {
+    #[id = "bandwidth"]
+    pub bandwidth: EnumParam<Bandwidth>,
+    /// Wet share, 0..1.
+    #[id = "mix"]
+    pub mix: FloatParam,
+    /// Output gain in dB.
+    #[id = "gain"]
+    pub gain: FloatParam,
+    /// Folder holding the model weights, chosen by the user; empty when unset.
+    #[persist = "model-path"]
+    pub model_path: Mutex<String>,
+}
+
+/// Parameter smoothing time for mix and gain.
+const SMOOTHING_MS: f32 = 20.0;
+
+impl Default for VocosParams {
+    fn default() -> Self {
+        Self {
+            bandwidth: EnumParam::new("Bandwidth", Bandwidth::Kbps6),
+            mix: FloatParam::new("Mix", 1.0, FloatRange::Linear { min: 0.0, max: 1.0 })
+                .with_smoother(SmoothingStyle::Linear(SMOOTHING_MS))
+                .with_unit(" %")
+                .with_value_to_string(formatters::v2s_f32_percentage(0))
+                .with_string_to_value(formatters::s2v_f32_percentage()),
+            gain: FloatParam::new(
+                "Output Gain",
+                0.0,
+                FloatRange::Linear {
+                    min: -24.0,
+                    max: 24.0,
+                },
+            )
+            .with_smoother(SmoothingStyle::Linear(SMOOTHING_MS))
+            .with_step_size(0.1)
+            .with_unit(" dB"),
+            model_path: Mutex::new(String::new()),
+        }
+    }
+}

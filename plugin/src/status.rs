@@ -1,0 +1,41 @@
+//! What the editor shows, written by the audio thread (atomics only) and by the main thread.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// Shown while no model is loaded: the plugin then outputs the latency-compensated dry signal.
+pub const NO_MODEL: &str = "No model loaded: the output is the input, delayed by the latency.";
+
+#[derive(Debug)]
+pub struct Status {
+    /// Reported latency in host samples (0 before the first activation).
+    pub latency: AtomicU32,
+    pub sample_rate: AtomicU32,
+    /// Blocks the worker was late for, summed over activations.
+    pub underruns: AtomicU64,
+    /// Model state in words. Never touched by the audio thread.
+    pub model: Mutex<String>,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Self {
+            latency: AtomicU32::new(0),
+            sample_rate: AtomicU32::new(0),
+            underruns: AtomicU64::new(0),
+            model: Mutex::new(NO_MODEL.to_owned()),
+        }
+    }
+}
+
+impl Status {
+    /// The latency as "N samples (x.x ms)", or `None` before activation.
+    pub fn latency_text(&self) -> Option<String> {
+        let samples = self.latency.load(Ordering::Relaxed);
+        let rate = self.sample_rate.load(Ordering::Relaxed);
+        (rate > 0).then(|| {
+            let ms = f64::from(samples) * 1000.0 / f64::from(rate);
+            format!("{samples} samples ({ms:.1} ms at {rate} Hz)")
+        })
+    }
+}
