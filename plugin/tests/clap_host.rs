@@ -1,0 +1,492 @@
+//! CLAP host test: loads the CLAP bundle built by `cargo xtask test` (with nice-plug's
+//! `assert_process_allocs`, so any allocation in `process()` aborts this test binary) through
+//! clack-host, and checks the descriptor, the audio ports, the reported latency against the
+//! measured delay, parameter changes sent as events, the state round trip, offline rendering,
+//! repeated activation, mono and stereo.
+
+#![cfg(feature = "host-tests")]
+
+mod host_common;
+
+use std::ffi::CStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clack_extensions::audio_ports::{AudioPortInfoBuffer, PluginAudioPorts};
+use clack_extensions::audio_ports_config::{AudioPortsConfigBuffer, PluginAudioPortsConfig};
+use clack_extensions::latency::PluginLatency;
+use clack_extensions::params::{ParamInfoBuffer, PluginParams};
+use clack_extensions::render::{PluginRender, RenderMode};
+use clack_extensions::state::PluginState;
+use clack_host::events::event_types::ParamValueEvent;
+use clack_host::prelude::*;
+use host_common::*;
+
+const PLUGIN_ID: &[u8] = b"org.vocos-plugin.vocos-codec";
+
+struct TestShared {
+    restart_requested: AtomicBool,
+}
+
+impl SharedHandler<'_> for TestShared {
+    fn request_restart(&self) {
+        self.restart_requested.store(true, Ordering::Relaxed);
+    }
+    fn request_process(&self) {}
+    fn request_callback(&self) {}
+}
+
+struct TestHost;
+
+impl HostHandlers for TestHost {
+    type Shared<'a> = TestShared;
+    type MainThread<'a> = ();
+    type AudioProcessor<'a> = ();
+}
+
+/// One plugin instance and the entry it came from.
+struct Clap {
+    instance: PluginInstance<TestHost>,
+    _entry: PluginEntry,
+}
+
+/// A parameter value change at a sample position of the processed signal.
+#[derive(Clone, Copy)]
+struct Change {
+    at: usize,
+    param: ClapId,
+    value: f64,
+}
+
+/// How blocks are fed to an activated plugin.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Pace {
+    /// One block per block duration, like a real-time host.
+    RealTime,
+    /// As fast as the plugin returns (offline rendering).
+    Flat,
+}
+
+impl Clap {
+    fn load() -> Self {
+        let path = clap_path();
+        // SAFETY: the bundle is our own plugin, built for this test.
+        let entry = unsafe { PluginEntry::load(&path) }
+            .unwrap_or_else(|e| panic!("loading {}: {e:?}", path.display()));
+        let host = HostInfo::new("vocos clap host test", "vocos-plugin", "", "1").unwrap();
+        let id = CStr::from_bytes_with_nul(b"org.vocos-plugin.vocos-codec\0").unwrap();
+        let instance = PluginInstance::<TestHost>::new(
+            |_| TestShared {
+                restart_requested: AtomicBool::new(false),
+            },
+            |_| (),
+            &entry,
+            id,
+            &host,
+        )
+        .expect("instantiating the plugin");
+        Self {
+            instance,
+            _entry: entry,
+        }
+    }
+
+    fn extension<E>(&mut self) -> E
+    where
+        E: clack_host::extensions::Extension<
+                ExtensionSide = clack_host::extensions::PluginExtensionSide,
+            >,
+    {
+        self.instance
+            .plugin_handle()
+            .get_extension::<E>()
+            .unwrap_or_else(|| panic!("plugin lacks {}", std::any::type_name::<E>()))
+    }
+
+    /// Channel counts of the main input and output port.
+    fn port_channels(&mut self) -> (u32, u32) {
+        let ports: PluginAudioPorts = self.extension();
+        let mut handle = self.instance.plugin_handle();
+        let mut channels = [0, 0];
+        for (i, is_input) in [true, false].into_iter().enumerate() {
+            assert_eq!(ports.count(&mut handle, is_input), 1, "one port each way");
+            let mut buffer = AudioPortInfoBuffer::new();
+            channels[i] = ports
+                .get(&mut handle, 0, is_input, &mut buffer)
+                .expect("port info")
+                .channel_count;
+        }
+        (channels[0], channels[1])
+    }
+
+    /// Selects the audio ports configuration with `channels` in and out.
+    fn select_channels(&mut self, channels: u32) {
+        let configs: PluginAudioPortsConfig = self.extension();
+        let mut handle = self.instance.plugin_handle();
+        let mut chosen = None;
+        for index in 0..configs.count(&mut handle) {
+            let mut buffer = AudioPortsConfigBuffer::new();
+            let config = configs.get(&mut handle, index, &mut buffer).unwrap();
+            let main_in = config.main_input.as_ref().map(|p| p.channel_count);
+            let main_out = config.main_output.as_ref().map(|p| p.channel_count);
+            if main_in == Some(channels) && main_out == Some(channels) {
+                chosen = Some(config.id);
+            }
+        }
+        let id = chosen.unwrap_or_else(|| panic!("no {channels}-channel configuration"));
+        configs
+            .select(&mut handle, id)
+            .expect("selecting the configuration");
+        assert_eq!(self.port_channels(), (channels, channels));
+    }
+
+    fn set_render(&mut self, mode: RenderMode) {
+        let render: PluginRender = self.extension();
+        render
+            .set(&mut self.instance.plugin_handle(), mode)
+            .expect("render mode");
+    }
+
+    fn latency(&mut self) -> usize {
+        let latency: PluginLatency = self.extension();
+        latency.get(&mut self.instance.plugin_handle()) as usize
+    }
+
+    fn param(&mut self, name: &str) -> ClapId {
+        let params: PluginParams = self.extension();
+        let mut handle = self.instance.plugin_handle();
+        (0..params.count(&mut handle))
+            .find_map(|i| {
+                let mut buffer = ParamInfoBuffer::new();
+                let info = params.get_info(&mut handle, i, &mut buffer)?;
+                (info.name == name.as_bytes()).then_some(info.id)
+            })
+            .unwrap_or_else(|| panic!("no parameter named {name}"))
+    }
+
+    fn param_value(&mut self, id: ClapId) -> f64 {
+        let params: PluginParams = self.extension();
+        params
+            .get_value(&mut self.instance.plugin_handle(), id)
+            .expect("parameter value")
+    }
+
+    /// The saved state: nice-plug writes a little-endian u64 length, then JSON.
+    fn save(&mut self) -> serde_json::Value {
+        let state: PluginState = self.extension();
+        let mut bytes = Vec::new();
+        state
+            .save(&mut self.instance.plugin_handle(), &mut bytes)
+            .expect("saving state");
+        let (length, json) = bytes.split_at(8);
+        let length = u64::from_le_bytes(length.try_into().unwrap());
+        assert_eq!(length as usize, json.len(), "state length prefix");
+        serde_json::from_slice(json).expect("state is JSON")
+    }
+
+    fn restore(&mut self, json: &serde_json::Value) {
+        let json = serde_json::to_vec(json).unwrap();
+        let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(&json);
+        let state: PluginState = self.extension();
+        state
+            .load(&mut self.instance.plugin_handle(), &mut &bytes[..])
+            .expect("loading state");
+    }
+
+    /// Activates at `rate`, runs `input` (one vector per channel) through the plugin with the
+    /// given parameter changes, deactivates, and returns the output and the latency reported
+    /// after activation.
+    fn render(
+        &mut self,
+        rate: u32,
+        input: &[Vec<f32>],
+        changes: &[Change],
+        pace: Pace,
+    ) -> (Vec<Vec<f32>>, usize) {
+        let config = PluginAudioConfiguration {
+            sample_rate: f64::from(rate),
+            min_frames_count: 1,
+            max_frames_count: MAX_BLOCK as u32,
+        };
+        let processor = self
+            .instance
+            .activate(|_, _| (), config)
+            .expect("activating");
+        let latency = self.latency();
+        let mut processor = processor.start_processing().expect("starting processing");
+
+        let channels = input.len();
+        let len = input[0].len();
+        let mut output = vec![vec![0.0f32; len]; channels];
+        let mut in_block = vec![vec![0.0f32; MAX_BLOCK]; channels];
+        let mut out_block = vec![vec![0.0f32; MAX_BLOCK]; channels];
+        let mut input_ports = AudioPorts::with_capacity(channels, 1);
+        let mut output_ports = AudioPorts::with_capacity(channels, 1);
+        let mut events = EventBuffer::new();
+        let mut output_events = EventBuffer::new();
+        let start = Instant::now();
+        let mut pos = 0;
+        for b in blocks(len) {
+            for c in 0..channels {
+                in_block[c][..b].copy_from_slice(&input[c][pos..pos + b]);
+            }
+            events.clear();
+            for change in changes.iter().filter(|c| (pos..pos + b).contains(&c.at)) {
+                let time = (change.at - pos) as u32;
+                events.push(&ParamValueEvent::new(
+                    time,
+                    change.param,
+                    Pckn::match_all(),
+                    change.value,
+                ));
+            }
+            let audio_in = input_ports.with_input_buffers([AudioPortBuffer {
+                latency: 0,
+                channels: AudioPortBufferType::f32_input_only(
+                    in_block
+                        .iter_mut()
+                        .map(|c| InputChannel::variable(&mut c[..b])),
+                ),
+            }]);
+            let mut audio_out = output_ports.with_output_buffers([AudioPortBuffer {
+                latency: 0,
+                channels: AudioPortBufferType::f32_output_only(
+                    out_block.iter_mut().map(|c| &mut c[..b]),
+                ),
+            }]);
+            output_events.clear();
+            processor
+                .process(
+                    &audio_in,
+                    &mut audio_out,
+                    &InputEvents::from_buffer(&events),
+                    &mut OutputEvents::from_buffer(&mut output_events),
+                    Some(pos as u64),
+                    None,
+                )
+                .expect("process");
+            for c in 0..channels {
+                output[c][pos..pos + b].copy_from_slice(&out_block[c][..b]);
+            }
+            pos += b;
+            if pace == Pace::RealTime {
+                let due = Duration::from_secs_f64(pos as f64 / f64::from(rate));
+                if let Some(wait) = due.checked_sub(start.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+        self.instance.deactivate(processor.stop_processing());
+        (output, latency)
+    }
+}
+
+/// nice-plug exposes continuous parameters to CLAP normalized to 0..1 (stepped ones as their
+/// step index): Output Gain spans -24..24 dB.
+fn gain_value(db: f64) -> f64 {
+    (db + 24.0) / 48.0
+}
+
+/// Parameter values go through f32 inside the plugin.
+fn assert_close(value: f64, expected: f64) {
+    assert!((value - expected).abs() < 1e-6, "{value} != {expected}");
+}
+
+fn stereo_noise(len: usize) -> Vec<Vec<f32>> {
+    vec![noise(len, 1), noise(len, 2)]
+}
+
+#[test]
+fn descriptor_and_audio_ports() {
+    let entry = unsafe { PluginEntry::load(clap_path()) }.expect("loading the bundle");
+    let factory = entry.get_plugin_factory().expect("plugin factory");
+    let descriptors: Vec<_> = factory.plugin_descriptors().collect();
+    assert_eq!(descriptors.len(), 1);
+    let d = &descriptors[0];
+    assert_eq!(d.id().unwrap().to_bytes(), PLUGIN_ID);
+    assert_eq!(d.name().unwrap().to_bytes(), b"Vocos Codec");
+    let features: Vec<_> = d.features().map(|f| f.to_bytes().to_vec()).collect();
+    assert!(features.contains(&b"audio-effect".to_vec()), "{features:?}");
+
+    let mut plugin = Clap::load();
+    assert_eq!(plugin.port_channels(), (2, 2), "stereo by default");
+    plugin.select_channels(1);
+    plugin.select_channels(2);
+}
+
+/// Reported latency = measured delay, at 24 kHz to the sample (the whole output equals the
+/// input delayed), at 44.1 and 48 kHz an impulse's peak within one sample (the wet path is
+/// resampled to 24 kHz and back) and the dry path (Mix 0) exactly.
+#[test]
+fn measured_delay_equals_reported_latency() {
+    for channels in [2usize, 1] {
+        for rate in RATES {
+            let mut plugin = Clap::load();
+            plugin.select_channels(channels as u32);
+            let len = rate as usize / 3;
+            let at: Vec<usize> = (0..channels).map(|c| 1_000 + 777 * c).collect();
+            let input: Vec<Vec<f32>> = at.iter().map(|&a| impulses(len, &[a])).collect();
+            let (output, latency) = plugin.render(rate, &input, &[], Pace::RealTime);
+            assert!(latency > 0);
+            for c in 0..channels {
+                let delay = impulse_delays(&output[c], &at[c..=c], latency)[0];
+                println!(
+                    "CLAP {rate} Hz, {channels} ch, channel {c}: measured delay {delay} samples, \
+                     reported latency {latency}"
+                );
+                assert!(
+                    delay.abs_diff(latency) <= 1,
+                    "{rate} Hz: delay {delay} vs {latency}"
+                );
+            }
+            let noise_in: Vec<Vec<f32>> = (0..channels).map(|c| noise(len, c as u32)).collect();
+            if rate == 24_000 {
+                let (output, _) = plugin.render(rate, &noise_in, &[], Pace::RealTime);
+                for c in 0..channels {
+                    let what = format!("24 kHz wet, {channels} ch, channel {c}");
+                    assert_delayed(&output[c], &noise_in[c], latency, 1.0, &what);
+                }
+            }
+            // The dry path is delayed exactly at every rate.
+            let mix = plugin.param("Mix");
+            let dry = [Change {
+                at: 0,
+                param: mix,
+                value: 0.0,
+            }];
+            let (output, _) = plugin.render(rate, &noise_in, &dry, Pace::Flat);
+            // Mix is smoothed over 20 ms from its previous value.
+            let settled = latency + rate as usize / 25;
+            for c in 0..channels {
+                let what = format!("{rate} Hz dry, {channels} ch, channel {c}");
+                assert_delayed(
+                    &output[c][settled..],
+                    &noise_in[c][settled - latency..len - latency],
+                    0,
+                    1.0,
+                    &what,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn offline_rendering_equals_real_time_playback() {
+    for rate in [24_000, 48_000] {
+        let input = stereo_noise(rate as usize / 2);
+        let mut plugin = Clap::load();
+        let (real_time, latency) = plugin.render(rate, &input, &[], Pace::RealTime);
+        plugin.set_render(RenderMode::Offline);
+        let (offline, offline_latency) = plugin.render(rate, &input, &[], Pace::Flat);
+        assert_eq!(latency, offline_latency);
+        assert_eq!(
+            real_time, offline,
+            "{rate} Hz: offline render differs from real time"
+        );
+        assert!(offline[0][latency + 100..].iter().any(|&s| s != 0.0));
+    }
+}
+
+#[test]
+fn parameter_events_change_gain_mix_and_bandwidth() {
+    let rate = 24_000;
+    let mut plugin = Clap::load();
+    plugin.set_render(RenderMode::Offline);
+    let (gain, mix, bandwidth) = (
+        plugin.param("Output Gain"),
+        plugin.param("Mix"),
+        plugin.param("Bandwidth"),
+    );
+    assert_close(plugin.param_value(bandwidth), 2.0); // 6 kbps by default
+    let input = stereo_noise(rate as usize / 2);
+    let changes = [
+        Change {
+            at: 5_000,
+            param: gain,
+            value: gain_value(-6.0),
+        },
+        Change {
+            at: 5_000,
+            param: mix,
+            value: 0.5,
+        },
+        Change {
+            at: 5_000,
+            param: bandwidth,
+            value: 3.0,
+        },
+    ];
+    let (output, latency) = plugin.render(rate, &input, &changes, Pace::Flat);
+    // Before the change: unity. After 20 ms of smoothing: -6 dB (wet and dry are the same
+    // signal without a model, so the mix does not change it).
+    let g = 10f32.powf(-6.0 / 20.0);
+    assert_delayed(
+        &output[0][..5_000],
+        &input[0][..5_000],
+        latency,
+        1.0,
+        "before",
+    );
+    let settled = 5_000 + rate as usize / 50 + 1;
+    for n in settled..output[0].len() {
+        let expected = input[0][n - latency] * g;
+        assert!((output[0][n] - expected).abs() < 1e-5, "sample {n}");
+    }
+    assert_close(plugin.param_value(gain), gain_value(-6.0));
+    assert_close(plugin.param_value(mix), 0.5);
+    assert_close(plugin.param_value(bandwidth), 3.0); // 12 kbps
+}
+
+#[test]
+fn state_round_trip_keeps_parameters_and_model_location() {
+    let mut plugin = Clap::load();
+    let (gain, bandwidth) = (plugin.param("Output Gain"), plugin.param("Bandwidth"));
+    let changes = [
+        Change {
+            at: 0,
+            param: gain,
+            value: gain_value(3.5),
+        },
+        Change {
+            at: 0,
+            param: bandwidth,
+            value: 0.0,
+        },
+    ];
+    plugin.render(24_000, &stereo_noise(2_000), &changes, Pace::Flat);
+    let mut state = plugin.save();
+
+    // Set the persisted model location inside the saved state, as restoring a project that
+    // chose one would.
+    let location = "/models/vocos äöü";
+    state["fields"]["model-path"] =
+        serde_json::Value::String(serde_json::to_string(location).unwrap());
+
+    let mut restored = Clap::load();
+    restored.restore(&state);
+    assert_close(restored.param_value(gain), gain_value(3.5));
+    assert_eq!(state["params"]["gain"]["f32"], 3.5);
+    assert_close(restored.param_value(bandwidth), 0.0);
+    let resaved = restored.save();
+    assert_eq!(
+        resaved["fields"]["model-path"],
+        state["fields"]["model-path"]
+    );
+    assert_eq!(resaved["params"], state["params"]);
+}
+
+#[test]
+fn three_activation_cycles_give_the_same_latency_and_output() {
+    let rate = 48_000;
+    let mut plugin = Clap::load();
+    plugin.set_render(RenderMode::Offline);
+    let input = stereo_noise(20_000);
+    let (first, latency) = plugin.render(rate, &input, &[], Pace::Flat);
+    for cycle in 1..3 {
+        let (output, again) = plugin.render(rate, &input, &[], Pace::Flat);
+        assert_eq!(again, latency, "cycle {cycle}");
+        assert_eq!(output, first, "cycle {cycle}");
+    }
+}

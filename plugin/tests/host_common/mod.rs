@@ -1,0 +1,104 @@
+//! What the CLAP and VST3 host tests share: where the bundles are, test signals, and the
+//! checks on the plugin's output. The bundles come from `cargo xtask test`, which builds them
+//! with `assert_process_allocs` and sets `VOCOS_BUNDLE_DIR`.
+
+#![allow(dead_code)] // each host test uses its own subset
+
+use std::path::PathBuf;
+
+/// Host sample rates at which the delay is measured.
+pub const RATES: [u32; 3] = [24_000, 44_100, 48_000];
+/// Largest block the host test announces.
+pub const MAX_BLOCK: usize = 512;
+/// Block sizes the host test cycles through (all at most [`MAX_BLOCK`]).
+pub const BLOCK_PATTERN: [usize; 6] = [512, 1, 64, 511, 100, 7];
+
+pub fn bundle_dir() -> PathBuf {
+    let dir = std::env::var_os("VOCOS_BUNDLE_DIR")
+        .expect("VOCOS_BUNDLE_DIR is not set: run the host tests with `cargo xtask test`");
+    PathBuf::from(dir)
+}
+
+/// The CLAP bundle (on Linux a single shared library).
+pub fn clap_path() -> PathBuf {
+    bundle_dir().join("vocos_plugin.clap")
+}
+
+/// The shared library inside the VST3 bundle on Linux.
+pub fn vst3_library_path() -> PathBuf {
+    bundle_dir()
+        .join("vocos_plugin.vst3")
+        .join("Contents")
+        .join(format!("{}-linux", std::env::consts::ARCH))
+        .join("vocos_plugin.so")
+}
+
+/// Block sizes covering `total` samples, cycling through [`BLOCK_PATTERN`].
+pub fn blocks(total: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut done = 0;
+    for i in 0.. {
+        if done == total {
+            break;
+        }
+        let b = BLOCK_PATTERN[i % BLOCK_PATTERN.len()].min(total - done);
+        out.push(b);
+        done += b;
+    }
+    out
+}
+
+/// Deterministic white noise in [-0.5, 0.5).
+pub fn noise(len: usize, seed: u32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(747_796_405).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state as f32 / u32::MAX as f32) - 0.5
+        })
+        .collect()
+}
+
+/// A signal of `len` zeros with unit impulses at `at`.
+pub fn impulses(len: usize, at: &[usize]) -> Vec<f32> {
+    let mut x = vec![0.0; len];
+    at.iter().for_each(|&a| x[a] = 1.0);
+    x
+}
+
+/// Index of the largest magnitude in `x[from..to]`, as an index into `x`.
+pub fn peak_in(x: &[f32], from: usize, to: usize) -> usize {
+    from + (0..to - from)
+        .max_by(|&a, &b| x[from + a].abs().total_cmp(&x[from + b].abs()))
+        .unwrap()
+}
+
+/// The delay (in samples) of each impulse of `input` found in `output`: the output peak within
+/// two latencies after the impulse.
+pub fn impulse_delays(output: &[f32], at: &[usize], latency: usize) -> Vec<usize> {
+    at.iter()
+        .map(|&a| peak_in(output, a, (a + 2 * latency + 2).min(output.len())) - a)
+        .collect()
+}
+
+/// `output` is `input * gain` delayed by exactly `delay` samples, with silence before.
+pub fn assert_delayed(output: &[f32], input: &[f32], delay: usize, gain: f32, what: &str) {
+    assert_eq!(output.len(), input.len(), "{what}: length");
+    let head = delay.min(output.len());
+    if let Some(n) = output[..head].iter().position(|&s| s != 0.0) {
+        panic!(
+            "{what}: sample {n} is {} before the latency {delay}",
+            output[n]
+        );
+    }
+    for n in head..output.len() {
+        let expected = input[n - delay] * gain;
+        assert!(
+            (output[n] - expected).abs() <= 1e-6 * expected.abs().max(1.0),
+            "{what}: sample {n} is {}, expected {expected} (input delayed by {delay})",
+            output[n]
+        );
+    }
+}
