@@ -133,6 +133,13 @@ impl WeightNormConv1d {
             self.spec.padding_total(),
             self.spec.extra_padding(len),
         )?;
+        self.convolve(&padded)
+    }
+
+    /// The convolution of an already padded time-major signal `(L, in)`, `L >= k_eff`: every
+    /// complete window, `(L - k_eff) / stride + 1` outputs `(.., out)` f32.
+    pub fn convolve(&self, padded: &Tensor) -> Result<Tensor> {
+        let padded = padded.to_dtype(self.taps.dtype())?;
         let frames = (padded.dim(0)? - self.spec.effective_kernel()) / self.spec.stride + 1;
         let y = windows(&padded, &self.spec, frames)?
             .matmul(&self.taps.t()?)?

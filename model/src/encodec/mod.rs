@@ -8,6 +8,7 @@ pub mod lstm;
 pub mod names;
 pub mod rvq;
 pub mod seanet;
+pub mod stream;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub use config::EncodecConfig;
 pub use names::Layout;
 pub use rvq::{Codes, ResidualVectorQuantizer};
 pub use seanet::SeanetEncoder;
+pub use stream::EncoderStream;
 
 use crate::checkpoint::Checkpoint;
 use crate::error::{ModelError, Result};

@@ -90,6 +90,36 @@ impl ResidualVectorQuantizer {
         Ok(Codes { rows })
     }
 
+    /// Codes of time-major frames `(T, D)` with a codebook count per frame: `codes[t]` holds
+    /// the first `n_q[t]` codes of frame `t`. Frames are quantized independently, so this is
+    /// exactly [`Self::encode`] frame by frame.
+    pub fn encode_frames(&self, frames: &Tensor, n_q: &[usize]) -> Result<Vec<Vec<u32>>> {
+        let total = frames.dim(0)?;
+        if n_q.len() != total {
+            return Err(ModelError::Input(format!(
+                "{} codebook counts for {total} frames",
+                n_q.len()
+            )));
+        }
+        if let Some(&too_many) = n_q.iter().find(|&&n| n > self.codebooks.len()) {
+            return Err(ModelError::Input(format!(
+                "{too_many} codebooks requested, the quantizer has {}",
+                self.codebooks.len()
+            )));
+        }
+        let mut codes = Vec::with_capacity(total);
+        let mut first = 0;
+        while first < total {
+            // A run of frames with the same codebook count is one block.
+            let count = n_q[first];
+            let len = n_q[first..].iter().take_while(|&&n| n == count).count();
+            let rows = self.encode_block(frames.narrow(0, first, len)?, count)?;
+            codes.extend((0..len).map(|t| rows.iter().map(|row| row[t]).collect::<Vec<u32>>()));
+            first += len;
+        }
+        Ok(codes)
+    }
+
     /// Codes `(n_q, len)` of the time-major residual block `(len, D)`.
     fn encode_block(&self, mut residual: Tensor, n_q: usize) -> Result<Vec<Vec<u32>>> {
         let mut rows = Vec::with_capacity(n_q);

@@ -1,0 +1,111 @@
+//! The streaming EnCodec encoder against the offline encoder and the reference goldens, for
+//! chunkings from 1 sample to seconds, and per-frame bandwidth in the RVQ.
+//!
+//!     cargo test -p vocos_model --test encodec_streaming -- --nocapture
+
+mod common;
+
+use candle_core::Tensor;
+use common::{assert_close, floats, goldens, tiny};
+use vocos_model::encodec::{Encodec, EncoderStream};
+
+/// Streams `audio` in chunks of `chunk` samples; returns the latent frames, time-major.
+fn stream(stream: &mut EncoderStream, audio: &[f32], chunk: usize) -> Vec<Vec<f32>> {
+    let mut frames = Vec::new();
+    for piece in audio.chunks(chunk) {
+        if let Some(latent) = stream.push(piece).unwrap() {
+            frames.extend(latent.to_vec2::<f32>().unwrap());
+        }
+    }
+    frames
+}
+
+/// The reference latent `(1, D, T)` as time-major frames.
+fn reference_frames(latent: &Tensor) -> Vec<Vec<f32>> {
+    latent
+        .squeeze(0)
+        .unwrap()
+        .t()
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap()
+}
+
+#[test]
+fn streamed_latent_equals_offline_for_every_chunking() {
+    let g = goldens(tiny("goldens_encodec.safetensors"));
+    let audio = floats(&g, "audio");
+    let model = Encodec::load(&tiny("encodec_th")).unwrap();
+    let hop = model.config().hop_length();
+    let offline = reference_frames(&model.encoder_output(&audio).unwrap());
+    let golden = reference_frames(&g["encoder_out"]);
+    let mut encoder = EncoderStream::new(model.clone());
+    for chunk in [1, 7, 320, 333, 4096] {
+        encoder.reset();
+        let streamed = stream(&mut encoder, &audio, chunk);
+        // Every whole frame of input is final; the offline pass pads the last partial one.
+        assert_eq!(streamed.len(), audio.len() / hop, "chunk {chunk}");
+        let n = streamed.len();
+        let flat = |f: &[Vec<f32>]| f[..n].concat();
+        assert_close(
+            &format!("streamed latent vs reference, chunks of {chunk}"),
+            &flat(&streamed),
+            &flat(&golden),
+        );
+        assert_close(
+            &format!("streamed latent vs offline, chunks of {chunk}"),
+            &flat(&streamed),
+            &flat(&offline),
+        );
+    }
+}
+
+#[test]
+fn frames_are_final_one_hop_after_they_start_except_the_first_seven() {
+    let g = goldens(tiny("goldens_encodec.safetensors"));
+    let audio = floats(&g, "audio");
+    let model = Encodec::load(&tiny("encodec_th")).unwrap();
+    let hop = model.config().hop_length();
+    let mut encoder = EncoderStream::new(model);
+    let mut total = 0;
+    for (i, frame) in audio.chunks_exact(hop).take(20).enumerate() {
+        total += encoder
+            .push(frame)
+            .unwrap()
+            .map_or(0, |l| l.dim(0).unwrap());
+        // The output conv's stream-start reflection needs frames 1..=6.
+        let expected = if i < 6 { 0 } else { i + 1 };
+        assert_eq!(total, expected, "after {} frames of input", i + 1);
+    }
+}
+
+#[test]
+fn per_frame_codebook_counts_equal_whole_clip_encoding() {
+    let g = goldens(tiny("goldens_encodec.safetensors"));
+    let audio = floats(&g, "audio");
+    let model = Encodec::load(&tiny("encodec_th")).unwrap();
+    let latent = model.encoder_output(&audio).unwrap();
+    let frames = latent
+        .squeeze(0)
+        .unwrap()
+        .t()
+        .unwrap()
+        .contiguous()
+        .unwrap();
+    let total = frames.dim(0).unwrap();
+    // Switch between 2, 4, 8 and 16 codebooks every few frames.
+    let n_q: Vec<usize> = (0..total).map(|t| [2, 4, 8, 16][(t / 5) % 4]).collect();
+    let codes = model.quantizer().encode_frames(&frames, &n_q).unwrap();
+    for count in [2, 4, 8, 16] {
+        let rust_whole = model.quantizer().encode(&latent, count).unwrap();
+        for t in (0..total).filter(|&t| n_q[t] == count) {
+            assert_eq!(codes[t].len(), count);
+            for q in 0..count {
+                assert_eq!(
+                    codes[t][q], rust_whole.rows[q][t],
+                    "{count} books frame {t} q {q}"
+                );
+            }
+        }
+    }
+}
