@@ -3,6 +3,7 @@
 
 use candle_core::{D, DType, Tensor};
 
+use super::kernels::{FEW_ROWS, few_rows};
 use super::names::EncodecWeights;
 use crate::error::Result;
 
@@ -77,6 +78,11 @@ pub struct WeightNormConv1d {
     taps: Tensor,
     /// Bias `(1, out)` in the compute dtype.
     bias_row: Tensor,
+    /// The kernel `(out, k * in)` and bias as f32 slices, for [`few_rows`].
+    taps_f32: Vec<f32>,
+    bias_f32: Vec<f32>,
+    /// Whether products are summed in f64.
+    f64_sums: bool,
 }
 
 impl WeightNormConv1d {
@@ -113,12 +119,17 @@ impl WeightNormConv1d {
             .reshape((out_channels, kernel * in_channels))?
             .to_dtype(compute)?;
         let bias_row = bias.reshape((1, out_channels))?.to_dtype(compute)?;
+        let taps_f32 = taps.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let bias_f32 = bias.to_vec1::<f32>()?;
         Ok(Self {
             spec,
             weight,
             bias,
             taps,
             bias_row,
+            taps_f32,
+            bias_f32,
+            f64_sums: compute == DType::F64,
         })
     }
 
@@ -139,13 +150,44 @@ impl WeightNormConv1d {
     /// The convolution of an already padded time-major signal `(L, in)`, `L >= k_eff`: every
     /// complete window, `(L - k_eff) / stride + 1` outputs `(.., out)` f32.
     pub fn convolve(&self, padded: &Tensor) -> Result<Tensor> {
-        let padded = padded.to_dtype(self.taps.dtype())?;
         let frames = (padded.dim(0)? - self.spec.effective_kernel()) / self.spec.stride + 1;
+        if frames <= FEW_ROWS {
+            let input = padded
+                .to_dtype(DType::F32)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            let windows = window_rows(&input, &self.spec, frames);
+            let y = few_rows(
+                &windows,
+                &self.taps_f32,
+                &self.bias_f32,
+                self.spec.kernel * self.spec.in_channels,
+                self.f64_sums,
+            );
+            let shape = (frames, self.spec.out_channels);
+            return Ok(Tensor::from_vec(y, shape, padded.device())?);
+        }
+        let padded = padded.to_dtype(self.taps.dtype())?;
         let y = windows(&padded, &self.spec, frames)?
             .matmul(&self.taps.t()?)?
             .broadcast_add(&self.bias_row)?;
         Ok(y.to_dtype(DType::F32)?)
     }
+}
+
+/// The windows of `frames` outputs as rows of `k * in` values (tap-major), from the time-major
+/// padded input.
+fn window_rows(padded: &[f32], spec: &ConvSpec, frames: usize) -> Vec<f32> {
+    let cin = spec.in_channels;
+    let width = spec.kernel * cin;
+    let mut rows = Vec::with_capacity(frames * width);
+    for t in 0..frames {
+        for i in 0..spec.kernel {
+            let at = (t * spec.stride + i * spec.dilation) * cin;
+            rows.extend_from_slice(&padded[at..at + cin]);
+        }
+    }
+    rows
 }
 
 /// The input windows of all outputs, `(frames, k * in)`: row `t`, column `i * in + c` holds

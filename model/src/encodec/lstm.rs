@@ -10,6 +10,7 @@
 
 use candle_core::{Device, Tensor};
 
+use super::kernels::{FEW_ROWS, dot, few_rows};
 use super::names::EncodecWeights;
 use crate::error::Result;
 
@@ -18,6 +19,9 @@ struct LstmLayer {
     w_ih_t: Tensor,
     /// `b_ih` `(4H,)`.
     b_ih: Tensor,
+    /// `W_ih` `(4H, C)` row-major and `b_ih`, for [`few_rows`] when streaming a few frames.
+    w_ih: Vec<f32>,
+    b_ih_vec: Vec<f32>,
     /// `W_hh` `(4H, H)` row-major: row `r` gives gate pre-activation `r` from `h`.
     w_hh: Vec<f32>,
     /// `b_hh` `(4H,)`.
@@ -49,14 +53,14 @@ impl Lstm {
                 let tensor = |what: &str, shape: &[usize]| {
                     weights.tensor(&format!("{name}.lstm.{what}_l{k}"), shape)
                 };
-                let w_ih = tensor("weight_ih", &[4 * width, width])?;
-                let w_hh = tensor("weight_hh", &[4 * width, width])?;
-                Ok(LstmLayer {
-                    w_ih_t: w_ih.t()?.contiguous()?,
-                    b_ih: tensor("bias_ih", &[4 * width])?,
-                    w_hh: w_hh.flatten_all()?.to_vec1::<f32>()?,
-                    b_hh: tensor("bias_hh", &[4 * width])?.to_vec1::<f32>()?,
-                })
+                let vector = |t: Tensor| t.flatten_all()?.to_vec1::<f32>();
+                LstmLayer::new(
+                    width,
+                    vector(tensor("weight_ih", &[4 * width, width])?)?,
+                    vector(tensor("weight_hh", &[4 * width, width])?)?,
+                    vector(tensor("bias_ih", &[4 * width])?)?,
+                    vector(tensor("bias_hh", &[4 * width])?)?,
+                )
             })
             .collect::<Result<_>>()?;
         Ok(Self { layers, width })
@@ -78,11 +82,16 @@ impl Lstm {
         let split = width / 2;
         let mut input = x.clone();
         for (k, layer) in self.layers.iter().enumerate() {
-            let gates_x = input
-                .matmul(&layer.w_ih_t)?
-                .broadcast_add(&layer.b_ih)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
+            let gates_x = if frames <= FEW_ROWS {
+                let x = input.flatten_all()?.to_vec1::<f32>()?;
+                few_rows(&x, &layer.w_ih, &layer.b_ih_vec, width, false)
+            } else {
+                input
+                    .matmul(&layer.w_ih_t)?
+                    .broadcast_add(&layer.b_ih)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?
+            };
             let mut h = state.h[k].clone();
             let mut h_next = vec![0f32; width];
             let c = &mut state.c[k];
@@ -108,56 +117,77 @@ impl Lstm {
 }
 
 impl LstmLayer {
+    /// A layer of width `H` from PyTorch's `W_ih`, `W_hh` `(4H, H)` and biases `(4H,)`.
+    fn new(
+        width: usize,
+        w_ih: Vec<f32>,
+        w_hh: Vec<f32>,
+        b_ih: Vec<f32>,
+        b_hh: Vec<f32>,
+    ) -> Result<Self> {
+        let w_ih_t = Tensor::from_slice(&w_ih, (4 * width, width), &Device::Cpu)?
+            .t()?
+            .contiguous()?;
+        Ok(Self {
+            w_ih_t,
+            b_ih: Tensor::from_slice(&b_ih, 4 * width, &Device::Cpu)?,
+            w_ih,
+            b_ih_vec: b_ih,
+            w_hh,
+            b_hh,
+        })
+    }
+
     /// One step for hidden units `first..first + h_next.len()`: their four gates from the input
     /// part `gates_x` (`4H`) and the previous hidden vector `h`, then the cell update of `c` (those
     /// units' cells) and their new hidden values into `h_next`.
     fn step(&self, gates_x: &[f32], h: &[f32], first: usize, h_next: &mut [f32], c: &mut [f32]) {
-        const BLOCK: usize = 64;
-        let width = h.len();
-        for (b, (h_block, c_block)) in h_next
-            .chunks_mut(BLOCK)
-            .zip(c.chunks_mut(BLOCK))
-            .enumerate()
-        {
-            let start = first + b * BLOCK;
-            let units = h_block.len();
-            // Pre-activations of the four gates of these units: four contiguous blocks of rows.
-            let mut pre = [[0f32; BLOCK]; 4];
-            for (g, pre_g) in pre.iter_mut().enumerate() {
-                let rows = g * width + start..g * width + start + units;
-                let weights = &self.w_hh[rows.start * width..rows.end * width];
-                for ((p, w_row), row) in pre_g.iter_mut().zip(weights.chunks_exact(width)).zip(rows)
-                {
-                    *p = gates_x[row] + (dot(w_row, h) + self.b_hh[row]);
-                }
+        step_units(&self.w_hh, &self.b_hh, gates_x, h, first, h_next, c);
+    }
+}
+
+/// [`LstmLayer::step`] on the layer's recurrent weights `w_hh` `(4H, H)` and bias `b_hh`;
+/// compiled for the widest vector unit the CPU has.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx2+fma", "x86_64+avx2+fma"))]
+fn step_units(
+    w_hh: &[f32],
+    b_hh: &[f32],
+    gates_x: &[f32],
+    h: &[f32],
+    first: usize,
+    h_next: &mut [f32],
+    c: &mut [f32],
+) {
+    const BLOCK: usize = 64;
+    let width = h.len();
+    for (b, (h_block, c_block)) in h_next
+        .chunks_mut(BLOCK)
+        .zip(c.chunks_mut(BLOCK))
+        .enumerate()
+    {
+        let start = first + b * BLOCK;
+        let units = h_block.len();
+        // Pre-activations of the four gates of these units: four contiguous blocks of rows.
+        let mut pre = [[0f32; BLOCK]; 4];
+        for (g, pre_g) in pre.iter_mut().enumerate() {
+            let rows = g * width + start..g * width + start + units;
+            let weights = &w_hh[rows.start * width..rows.end * width];
+            for ((p, w_row), row) in pre_g.iter_mut().zip(weights.chunks_exact(width)).zip(rows) {
+                *p = gates_x[row] + (dot(w_row, h) + b_hh[row]);
             }
-            for (j, (h_out, c_j)) in h_block.iter_mut().zip(c_block.iter_mut()).enumerate() {
-                let i = sigmoid(pre[0][j]);
-                let f = sigmoid(pre[1][j]);
-                let g = pre[2][j].tanh();
-                let o = sigmoid(pre[3][j]);
-                *c_j = f * *c_j + i * g;
-                *h_out = o * c_j.tanh();
-            }
+        }
+        for (j, (h_out, c_j)) in h_block.iter_mut().zip(c_block.iter_mut()).enumerate() {
+            let i = sigmoid(pre[0][j]);
+            let f = sigmoid(pre[1][j]);
+            let g = pre[2][j].tanh();
+            let o = sigmoid(pre[3][j]);
+            *c_j = f * *c_j + i * g;
+            *h_out = o * c_j.tanh();
         }
     }
 }
 
-/// Dot product with 16 independent partial sums, so the compiler can vectorise it.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 16;
-    let mut acc = [0f32; LANES];
-    let (a_body, a_tail) = a.split_at(a.len() - a.len() % LANES);
-    let (b_body, b_tail) = b.split_at(a_body.len());
-    for (x, y) in a_body.chunks_exact(LANES).zip(b_body.chunks_exact(LANES)) {
-        for i in 0..LANES {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let tail: f32 = a_tail.iter().zip(b_tail).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + tail
-}
-
+#[inline(always)]
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
@@ -198,17 +228,14 @@ mod tests {
         let b_ih: Vec<f32> = (0..4 * width).map(|i| value(i + 3)).collect();
         let b_hh: Vec<f32> = (0..4 * width).map(|i| value(i + 5)).collect();
         let dev = Device::Cpu;
-        let layer = LstmLayer {
-            w_ih_t: Tensor::from_vec(w_ih.clone(), (4 * width, width), &dev)
-                .unwrap()
-                .t()
-                .unwrap()
-                .contiguous()
-                .unwrap(),
-            b_ih: Tensor::from_vec(b_ih.clone(), 4 * width, &dev).unwrap(),
-            w_hh: w_hh.clone(),
-            b_hh: b_hh.clone(),
-        };
+        let layer = LstmLayer::new(
+            width,
+            w_ih.clone(),
+            w_hh.clone(),
+            b_ih.clone(),
+            b_hh.clone(),
+        )
+        .unwrap();
         let lstm = Lstm {
             layers: vec![layer],
             width,

@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod config;
+pub mod kernels;
 pub mod conv;
 pub mod lstm;
 pub mod names;

@@ -1,0 +1,66 @@
+//! Hand-written kernels for streaming small batches, compiled for the widest vector unit the
+//! CPU has (runtime dispatch; the crate itself targets baseline x86-64 so the plugin runs
+//! anywhere). Products and sums stay separate operations, so every CPU computes the same values.
+
+/// Up to this many rows per call, matrix products go through [`few_rows`] instead of candle's
+/// gemm, which packs the whole right-hand matrix on every call (16 MB for the last strided conv
+/// at 24 kHz, 4 MB per LSTM layer): that packing dominates when streaming one frame at a time,
+/// while `few_rows` reads each weight row once, straight from the loaded weights.
+pub const FEW_ROWS: usize = 32;
+
+/// `y[t, o] = bias[o] + windows[t, ..] . taps[o, ..]` for a few window rows: each kernel row
+/// is read once and dotted with every window. Sums in f64 when `f64_sums` (f32 products are
+/// exact in f64, so this equals the f64 matrix product), else in f32 with 16 partial sums.
+/// Compiled for the widest vector unit the CPU has.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx2+fma", "x86_64+avx2+fma"))]
+pub fn few_rows(
+    windows: &[f32],
+    taps: &[f32],
+    bias: &[f32],
+    width: usize,
+    f64_sums: bool,
+) -> Vec<f32> {
+    const LANES: usize = 16;
+    let frames = windows.len() / width;
+    let outputs = bias.len();
+    let mut y = vec![0f32; frames * outputs];
+    for (o, (row, &b)) in taps.chunks_exact(width).zip(bias).enumerate() {
+        for (t, window) in windows.chunks_exact(width).enumerate() {
+            y[t * outputs + o] = if f64_sums {
+                let mut acc = [0f64; LANES];
+                let lanes = acc.len();
+                let (body, tail) = row.split_at(width - width % lanes);
+                for (w, x) in body.chunks_exact(lanes).zip(window.chunks_exact(lanes)) {
+                    for l in 0..lanes {
+                        acc[l] += f64::from(w[l]) * f64::from(x[l]);
+                    }
+                }
+                let tail: f64 = tail
+                    .iter()
+                    .zip(&window[body.len()..])
+                    .map(|(&w, &x)| f64::from(w) * f64::from(x))
+                    .sum();
+                (f64::from(b) + (acc.iter().sum::<f64>() + tail)) as f32
+            } else {
+                b + dot(row, window)
+            };
+        }
+    }
+    y
+}
+
+/// Dot product with 16 independent partial sums, so it vectorises.
+#[inline(always)]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut acc = [0f32; LANES];
+    let (a_body, a_tail) = a.split_at(a.len() - a.len() % LANES);
+    let (b_body, b_tail) = b.split_at(a_body.len());
+    for (x, y) in a_body.chunks_exact(LANES).zip(b_body.chunks_exact(LANES)) {
+        for i in 0..LANES {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let tail: f32 = a_tail.iter().zip(b_tail).map(|(x, y)| x * y).sum();
+    acc.iter().sum::<f32>() + tail
+}
