@@ -4,4 +4,5 @@
 pub mod checkpoint;
 pub mod encodec;
 pub mod error;
+pub mod kernels;
 pub mod vocos;

@@ -3,7 +3,7 @@
 
 use candle_core::{D, DType, Tensor};
 
-use super::kernels::{FEW_ROWS, few_rows};
+use crate::kernels::{FEW_ROWS, few_rows};
 use super::names::EncodecWeights;
 use crate::error::Result;
 

@@ -10,7 +10,7 @@
 
 use candle_core::{Device, Tensor};
 
-use super::kernels::{FEW_ROWS, dot, few_rows};
+use crate::kernels::{FEW_ROWS, dot, few_rows};
 use super::names::EncodecWeights;
 use crate::error::Result;
 

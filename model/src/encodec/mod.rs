@@ -3,7 +3,6 @@
 
 pub mod activation;
 pub mod config;
-pub mod kernels;
 pub mod conv;
 pub mod lstm;
 pub mod names;
