@@ -7,6 +7,8 @@ pub mod resample_clip;
 
 // Spectral processing used by the models.
 pub mod istft;
+pub mod log_mel_stream;
 pub mod mel;
+pub mod overlap_add;
 pub mod stft;
 pub mod window;

@@ -87,6 +87,14 @@ impl LogMel {
         self.n_mels
     }
 
+    pub fn n_fft(&self) -> usize {
+        self.stft.n_fft()
+    }
+
+    pub fn hop(&self) -> usize {
+        self.hop
+    }
+
     /// Log-mel of one frame of `n_fft` samples into `out` (`n_mels` values).
     pub fn frame(&mut self, frame: &[f32], out: &mut [f32]) {
         self.stft.frame_spectrum(frame, &mut self.spectrum);
