@@ -64,3 +64,49 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let tail: f32 = a_tail.iter().zip(b_tail).map(|(x, y)| x * y).sum();
     acc.iter().sum::<f32>() + tail
 }
+
+/// A dense layer `y = x W^T + b` on time-major rows, kept in two forms: weight rows for
+/// [`few_rows`] (a few frames per call, as when streaming) and a transposed tensor for candle's
+/// gemm (long batches, as offline, computing exactly what the offline layers compute).
+pub struct Dense {
+    pub inputs: usize,
+    pub outputs: usize,
+    /// `W` `(outputs, inputs)` row-major.
+    rows: Vec<f32>,
+    bias: Vec<f32>,
+    /// `W^T` `(inputs, outputs)`.
+    weight_t: candle_core::Tensor,
+    bias_t: candle_core::Tensor,
+}
+
+impl Dense {
+    /// From `W` `(outputs, inputs)` and `b` `(outputs,)`, f32.
+    pub fn new(
+        weight: &candle_core::Tensor,
+        bias: &candle_core::Tensor,
+    ) -> crate::error::Result<Self> {
+        let (outputs, inputs) = weight.dims2()?;
+        Ok(Self {
+            inputs,
+            outputs,
+            rows: weight.flatten_all()?.to_vec1::<f32>()?,
+            bias: bias.to_vec1::<f32>()?,
+            weight_t: weight.t()?.contiguous()?,
+            bias_t: bias.clone(),
+        })
+    }
+
+    /// `x` holds whole rows of `inputs` values; returns the rows of `outputs` values.
+    pub fn forward(&self, x: &[f32]) -> crate::error::Result<Vec<f32>> {
+        let frames = x.len() / self.inputs;
+        if frames <= FEW_ROWS {
+            return Ok(few_rows(x, &self.rows, &self.bias, self.inputs, false));
+        }
+        let x =
+            candle_core::Tensor::from_slice(x, (frames, self.inputs), &candle_core::Device::Cpu)?;
+        Ok(x.matmul(&self.weight_t)?
+            .broadcast_add(&self.bias_t)?
+            .flatten_all()?
+            .to_vec1::<f32>()?)
+    }
+}

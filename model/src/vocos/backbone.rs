@@ -10,9 +10,9 @@ use super::config::BackboneConfig;
 use crate::checkpoint::Checkpoint;
 use crate::error::{ModelError, Result};
 
-const EPS: f64 = 1e-6;
-const KERNEL: usize = 7;
-const PAD: usize = KERNEL / 2;
+pub(super) const EPS: f64 = 1e-6;
+pub(super) const KERNEL: usize = 7;
+pub(super) const PAD: usize = KERNEL / 2;
 
 /// Affine part of a layer norm.
 pub enum Norm {
@@ -67,16 +67,16 @@ fn normalize(x: &Tensor) -> Result<Tensor> {
 
 pub struct ConvNeXtBlock {
     /// Depthwise kernel as `(7, dim)`: row `k` multiplies input frame `t + k - 3`.
-    dw_taps: Tensor,
-    dw_bias: Tensor,
-    norm: Norm,
+    pub(super) dw_taps: Tensor,
+    pub(super) dw_bias: Tensor,
+    pub(super) norm: Norm,
     /// `(dim, intermediate)`.
-    pw1_t: Tensor,
-    pw1_bias: Tensor,
+    pub(super) pw1_t: Tensor,
+    pub(super) pw1_bias: Tensor,
     /// `(intermediate, dim)`.
-    pw2_t: Tensor,
-    pw2_bias: Tensor,
-    gamma: Tensor,
+    pub(super) pw2_t: Tensor,
+    pub(super) pw2_bias: Tensor,
+    pub(super) gamma: Tensor,
 }
 
 impl ConvNeXtBlock {
@@ -129,11 +129,11 @@ fn depthwise(x: &Tensor, taps: &Tensor, bias: &Tensor) -> Result<Tensor> {
 
 pub struct Backbone {
     /// `(dim, input_channels, 7)`.
-    embed_weight: Tensor,
-    embed_bias: Tensor,
-    norm: Norm,
-    blocks: Vec<ConvNeXtBlock>,
-    final_norm: Norm,
+    pub(super) embed_weight: Tensor,
+    pub(super) embed_bias: Tensor,
+    pub(super) norm: Norm,
+    pub(super) blocks: Vec<ConvNeXtBlock>,
+    pub(super) final_norm: Norm,
     pub config: BackboneConfig,
 }
 

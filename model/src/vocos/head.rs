@@ -14,8 +14,8 @@ pub const MAX_MAGNITUDE: f32 = 100.0;
 
 pub struct IstftHead {
     /// `(dim, n_fft + 2)`.
-    out_t: Tensor,
-    out_bias: Tensor,
+    pub(super) out_t: Tensor,
+    pub(super) out_bias: Tensor,
     window: Vec<f32>,
     pub config: HeadConfig,
     padding: IstftPadding,

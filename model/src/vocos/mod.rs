@@ -6,6 +6,7 @@ pub mod backbone;
 pub mod config;
 pub mod features;
 pub mod head;
+pub mod streaming;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,6 +17,7 @@ pub use backbone::Backbone;
 pub use config::{FeatureConfig, VocosConfig};
 pub use features::{CodebookFeatures, MelFeatures};
 pub use head::IstftHead;
+pub use streaming::{StreamWeights, VocosStream};
 
 use crate::checkpoint::Checkpoint;
 use crate::encodec::check_audio;
@@ -40,6 +42,8 @@ pub struct Vocos {
     pub frontend: Frontend,
     pub backbone: Backbone,
     pub head: IstftHead,
+    /// The backbone and head weights in the forms [`VocosStream`] computes with.
+    pub streaming: StreamWeights,
     source: PathBuf,
 }
 
@@ -75,9 +79,12 @@ impl Vocos {
             }
             FeatureConfig::Mel(mel) => Frontend::Mel(MelFeatures::load(ckpt, mel)?),
         };
+        let backbone = Backbone::load(ckpt, &config.backbone)?;
+        let head = IstftHead::load(ckpt, &config.head)?;
         Ok(Self {
-            backbone: Backbone::load(ckpt, &config.backbone)?,
-            head: IstftHead::load(ckpt, &config.head)?,
+            streaming: StreamWeights::new(&backbone, &head)?,
+            backbone,
+            head,
             frontend,
             config,
             source: ckpt.path().to_owned(),
