@@ -2,7 +2,9 @@
 //! quantizer, and the Vocos decoder (EnCodec and mel variants), plus checkpoint and config loading.
 
 pub mod checkpoint;
+pub mod codec_stream;
 pub mod encodec;
 pub mod error;
 pub mod kernels;
+pub mod mel_stream;
 pub mod vocos;

@@ -64,3 +64,159 @@ fn streamed_vocos_equals_offline_decode_for_every_bandwidth_and_grouping() {
         }
     }
 }
+
+const CHUNKINGS: [usize; 5] = [1, 7, 320, 333, 4096];
+
+#[test]
+fn streamed_codec_equals_reference_forward_delayed_by_the_latency() {
+    use vocos_model::codec_stream::{CodecStream, LATENCY};
+    use vocos_model::encodec::Encodec;
+    let g = goldens(tiny("goldens_encodec.safetensors"));
+    let audio = floats(&g, "audio");
+    let encodec = Encodec::load(&tiny("encodec_th")).unwrap();
+    let vocos = Vocos::load(&tiny("vocos_encodec")).unwrap();
+    for id in 0..KEYS.len() {
+        let reference = floats(&g, &format!("audio_out_{id}"));
+        let mut stream = CodecStream::new(encodec.clone(), vocos.clone(), id).unwrap();
+        for chunk in CHUNKINGS {
+            stream.reset();
+            let mut out = Vec::new();
+            for piece in audio.chunks(chunk) {
+                stream.push(piece, &mut out).unwrap();
+            }
+            assert_eq!(out.len(), audio.len() / 320 * 320, "id {id} chunk {chunk}");
+            assert!(out[..LATENCY].iter().all(|&s| s == 0.0));
+            let n = out.len() - LATENCY;
+            assert_close(
+                &format!("streamed codec id {id}, chunks of {chunk}, vs reference"),
+                &out[LATENCY..],
+                &reference[..n],
+            );
+        }
+    }
+}
+
+/// Bandwidth changing every few frames equals offline processing with the same per-frame ids:
+/// codes with each frame's codebook count, the backbone with each frame's AdaLayerNorm row.
+#[test]
+fn per_frame_bandwidth_equals_offline_with_the_same_frame_ids() {
+    use vocos_model::codec_stream::{CodecStream, LATENCY};
+    use vocos_model::encodec::Encodec;
+    let g = goldens(tiny("goldens_encodec.safetensors"));
+    let audio = floats(&g, "audio");
+    let encodec = Encodec::load(&tiny("encodec_th")).unwrap();
+    let vocos = Vocos::load(&tiny("vocos_encodec")).unwrap();
+    let frames = audio.len().div_ceil(320);
+    let ids: Vec<usize> = (0..frames)
+        .map(|t| [3, 0, 2, 1, 3, 3, 0][(t / 4) % 7])
+        .collect();
+
+    let latent = encodec.encoder_output(&audio).unwrap();
+    let latent = latent
+        .squeeze(0)
+        .unwrap()
+        .t()
+        .unwrap()
+        .contiguous()
+        .unwrap();
+    let counts: Vec<usize> = ids
+        .iter()
+        .map(|&id| vocos.codebooks_for_id(id).unwrap())
+        .collect();
+    let codes = encodec.quantizer().encode_frames(&latent, &counts).unwrap();
+    let vocos_model::vocos::Frontend::Encodec { codebooks, .. } = &vocos.frontend else {
+        unreachable!()
+    };
+    let dim = codebooks.dim;
+    let mut rows = vec![0f32; frames * dim];
+    for (frame, out) in codes.iter().zip(rows.chunks_exact_mut(dim)) {
+        codebooks.frame(frame.iter().copied(), out);
+    }
+    let features = Tensor::from_vec(rows, (frames, dim), &candle_core::Device::Cpu)
+        .unwrap()
+        .t()
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap()
+        .contiguous()
+        .unwrap();
+    let id_tensor = Tensor::from_vec(
+        ids.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+        frames,
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let hidden = vocos.backbone.forward(&features, Some(&id_tensor)).unwrap();
+    let offline = vocos.head.forward(&hidden).unwrap();
+
+    for chunk in [1, 320, 333] {
+        let mut stream = CodecStream::new(encodec.clone(), vocos.clone(), ids[0]).unwrap();
+        let mut out = Vec::new();
+        let mut pushed = 0;
+        while pushed < audio.len() {
+            // A change takes effect with the frame whose first sample comes next.
+            if pushed % 320 == 0 {
+                stream.set_bandwidth(ids[pushed / 320]).unwrap();
+            }
+            let end = (pushed + chunk)
+                .min(audio.len())
+                .min((pushed / 320 + 1) * 320);
+            stream.push(&audio[pushed..end], &mut out).unwrap();
+            pushed = end;
+        }
+        let n = out.len() - LATENCY;
+        assert_close(
+            &format!("per-frame bandwidth, chunks of {chunk}"),
+            &out[LATENCY..],
+            &offline[..n],
+        );
+    }
+}
+
+#[test]
+fn streamed_mel_variant_equals_reference_delayed_by_the_latency() {
+    use vocos_model::mel_stream::{MEL_LATENCY, MelStream};
+    let g = goldens(tiny("goldens_mel.safetensors"));
+    let audio = floats(&g, "audio");
+    let reference = floats(&g, "audio_out");
+    let vocos = Vocos::load(&tiny("vocos_mel")).unwrap();
+    let mut stream = MelStream::new(vocos).unwrap();
+    for chunk in [1, 7, 256, 333, 4096] {
+        stream.reset();
+        let mut out = Vec::new();
+        for piece in audio.chunks(chunk) {
+            stream.push(piece, &mut out).unwrap();
+        }
+        assert_eq!(out.len(), audio.len() / 256 * 256, "chunk {chunk}");
+        assert!(out[..MEL_LATENCY].iter().all(|&s| s == 0.0));
+        let n = out.len() - MEL_LATENCY;
+        assert_close(
+            &format!("streamed mel variant, chunks of {chunk}, vs reference"),
+            &out[MEL_LATENCY..],
+            &reference[..n],
+        );
+    }
+}
+
+#[test]
+fn reset_returns_to_the_stream_start() {
+    use vocos_model::codec_stream::CodecStream;
+    use vocos_model::encodec::Encodec;
+    let g = goldens(tiny("goldens_encodec.safetensors"));
+    let audio = floats(&g, "audio");
+    let encodec = Encodec::load(&tiny("encodec_th")).unwrap();
+    let vocos = Vocos::load(&tiny("vocos_encodec")).unwrap();
+    let mut stream = CodecStream::new(encodec, vocos, 2).unwrap();
+    let run = |stream: &mut CodecStream| {
+        let mut out = Vec::new();
+        audio
+            .chunks(333)
+            .for_each(|piece| stream.push(piece, &mut out).unwrap());
+        out
+    };
+    let first = run(&mut stream);
+    // Half a run, then reset: the next run is identical to the first.
+    stream.push(&audio[..20_000], &mut Vec::new()).unwrap();
+    stream.reset();
+    assert_eq!(run(&mut stream), first);
+}

@@ -3,9 +3,9 @@
 
 use candle_core::{D, DType, Tensor};
 
-use crate::kernels::{FEW_ROWS, few_rows};
 use super::names::EncodecWeights;
 use crate::error::Result;
+use crate::kernels::{FEW_ROWS, few_rows};
 
 /// Static shape of one conv layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

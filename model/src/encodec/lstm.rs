@@ -10,9 +10,9 @@
 
 use candle_core::{Device, Tensor};
 
-use crate::kernels::{FEW_ROWS, dot, few_rows};
 use super::names::EncodecWeights;
 use crate::error::Result;
+use crate::kernels::{FEW_ROWS, dot, few_rows};
 
 struct LstmLayer {
     /// `(C, 4H)`: `W_ih` transposed, so `x @ w_ih_t` gives the input part of all gates.

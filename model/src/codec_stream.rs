@@ -1,0 +1,141 @@
+//! The whole streaming EnCodec variant: 24 kHz audio -> EnCodec encoder -> RVQ at a bandwidth
+//! chosen per frame -> Vocos -> audio, equal to the offline `Vocos.forward(audio, bandwidth_id)`
+//! delayed by exactly [`LATENCY`] samples.
+//!
+//! Timing: encoder frame `f` is final once input sample `320 f + 319` has arrived; Vocos output
+//! sample `n` needs backbone frames up to `floor((n + 480) / 320)` (the ISTFT head) and those
+//! need 27 frames of lookahead, so `n` is final once encoder frame `floor((n + 480) / 320) + 27`
+//! is. After `T` input samples (a multiple of 320) the samples `n < T - 9120` are final: the
+//! stream emits `T` samples, the first 9120 silent, then the offline output. Pushing a partial
+//! frame emits nothing for it until the frame completes, so any chunking gives the same stream.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::encodec::{Encodec, EncoderStream};
+use crate::error::{ModelError, Result};
+use crate::vocos::{Frontend, Vocos, VocosStream};
+
+/// Input-to-output delay in samples at 24 kHz for frame-aligned input: 28.5 frames, the
+/// algorithmic minimum of the released models (MODEL_FACTS §7).
+pub const LATENCY: usize = 9120;
+
+pub struct CodecStream {
+    encodec: Arc<Encodec>,
+    vocos: Arc<Vocos>,
+    encoder: EncoderStream,
+    decoder: VocosStream,
+    /// Bandwidth id given to frames pushed from now on.
+    bandwidth_id: usize,
+    /// Bandwidth ids of input frames whose encoder frame is not out yet, oldest first.
+    frame_ids: VecDeque<usize>,
+    /// Whole input frames pushed since the stream start.
+    frames_in: usize,
+    /// Silent samples emitted so far.
+    silence: usize,
+    /// Samples of the current partial input frame.
+    partial: usize,
+    features: Vec<f32>,
+    codebook_counts: Vec<usize>,
+    ids: Vec<usize>,
+}
+
+impl CodecStream {
+    /// `bandwidth_id` indexes the Vocos model's bandwidths (0..4 for 1.5 / 3 / 6 / 12 kbps).
+    pub fn new(encodec: Arc<Encodec>, vocos: Arc<Vocos>, bandwidth_id: usize) -> Result<Self> {
+        if !matches!(vocos.frontend, Frontend::Encodec { .. }) {
+            return Err(ModelError::Input(
+                "the codec stream needs the EnCodec variant of Vocos".into(),
+            ));
+        }
+        vocos.codebooks_for_id(bandwidth_id)?;
+        if encodec.config().hop_length() != vocos.hop_length() {
+            return Err(ModelError::Input(format!(
+                "EnCodec hop {} differs from Vocos hop {}",
+                encodec.config().hop_length(),
+                vocos.hop_length()
+            )));
+        }
+        Ok(Self {
+            encoder: EncoderStream::new(encodec.clone()),
+            decoder: VocosStream::new(vocos.clone())?,
+            encodec,
+            vocos,
+            bandwidth_id,
+            frame_ids: VecDeque::new(),
+            frames_in: 0,
+            silence: 0,
+            partial: 0,
+            features: Vec::new(),
+            codebook_counts: Vec::new(),
+            ids: Vec::new(),
+        })
+    }
+
+    pub fn hop(&self) -> usize {
+        self.vocos.hop_length()
+    }
+
+    /// Selects the bandwidth of the frames whose first sample is pushed from now on.
+    pub fn set_bandwidth(&mut self, bandwidth_id: usize) -> Result<()> {
+        self.vocos.codebooks_for_id(bandwidth_id)?;
+        self.bandwidth_id = bandwidth_id;
+        Ok(())
+    }
+
+    /// Feeds finite 24 kHz mono samples; appends the output samples that became final to `out`.
+    pub fn push(&mut self, audio: &[f32], out: &mut Vec<f32>) -> Result<()> {
+        let hop = self.hop();
+        // Bandwidth ids of the frames this push starts.
+        let mut pos = self.partial;
+        for _ in audio {
+            if pos == 0 {
+                self.frame_ids.push_back(self.bandwidth_id);
+            }
+            pos = (pos + 1) % hop;
+        }
+        let completed = (self.partial + audio.len()) / hop;
+        self.partial = (self.partial + audio.len()) % hop;
+        self.frames_in += completed;
+
+        // The silent start: one sample per input sample until the latency is covered.
+        let silence = (self.frames_in * hop).min(LATENCY) - self.silence;
+        out.extend(std::iter::repeat_n(0.0, silence));
+        self.silence += silence;
+
+        let Some(latent) = self.encoder.push(audio)? else {
+            return Ok(());
+        };
+        let frames = latent.dim(0)?;
+        self.ids.clear();
+        self.ids.extend(self.frame_ids.drain(..frames));
+        self.codebook_counts.clear();
+        for &id in &self.ids {
+            self.codebook_counts.push(self.vocos.codebooks_for_id(id)?);
+        }
+        let codes = self
+            .encodec
+            .quantizer()
+            .encode_frames(&latent, &self.codebook_counts)?;
+        let Frontend::Encodec { codebooks, .. } = &self.vocos.frontend else {
+            unreachable!("checked in new");
+        };
+        let dim = codebooks.dim;
+        self.features.resize(frames * dim, 0.0);
+        for (frame, out) in codes.iter().zip(self.features.chunks_exact_mut(dim)) {
+            codebooks.frame(frame.iter().copied(), out);
+        }
+        self.decoder
+            .push_frames(&self.features, Some(&self.ids), out)
+    }
+
+    /// Back to the stream start (the bandwidth stays).
+    pub fn reset(&mut self) {
+        self.encoder.reset();
+        self.decoder.reset();
+        self.frame_ids.clear();
+        self.frames_in = 0;
+        self.silence = 0;
+        self.partial = 0;
+    }
+}

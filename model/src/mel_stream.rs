@@ -1,0 +1,75 @@
+//! The whole streaming mel variant: 24 kHz audio -> log-mel (centred STFT) -> Vocos -> audio,
+//! equal to the offline `Vocos.forward(audio)` delayed by exactly [`MEL_LATENCY`] samples.
+//!
+//! Timing: mel frame `g` is final once input sample `256 g + 511` has arrived (frame 0 also
+//! needs sample 512 for the reflect padding); output sample `n` needs mel frames up to
+//! `floor((n + 512) / 256) + 27`. After `T` input samples (a multiple of 256) the samples
+//! `n < T - 7680` are final: the stream emits `T` samples, the first 7680 silent, then the
+//! offline output. Any chunking gives the same stream.
+
+use std::sync::Arc;
+
+use vocos_dsp::log_mel_stream::LogMelStream;
+
+use crate::error::{ModelError, Result};
+use crate::vocos::{Frontend, Vocos, VocosStream};
+
+/// Input-to-output delay in samples at 24 kHz for hop-aligned input: 30 hops, the algorithmic
+/// minimum of the released mel model (MODEL_FACTS §7).
+pub const MEL_LATENCY: usize = 7680;
+
+pub struct MelStream {
+    analysis: LogMelStream,
+    decoder: VocosStream,
+    hop: usize,
+    /// Input samples since the stream start.
+    samples_in: usize,
+    /// Silent samples emitted so far.
+    silence: usize,
+    features: Vec<f32>,
+}
+
+impl MelStream {
+    pub fn new(vocos: Arc<Vocos>) -> Result<Self> {
+        let Frontend::Mel(mel) = &vocos.frontend else {
+            return Err(ModelError::Input(
+                "the mel stream needs the mel variant of Vocos".into(),
+            ));
+        };
+        Ok(Self {
+            analysis: LogMelStream::new(mel.analyser()?),
+            hop: vocos.hop_length(),
+            decoder: VocosStream::new(vocos)?,
+            samples_in: 0,
+            silence: 0,
+            features: Vec::new(),
+        })
+    }
+
+    pub fn hop(&self) -> usize {
+        self.hop
+    }
+
+    /// Feeds finite 24 kHz mono samples; appends the output samples that became final to `out`.
+    pub fn push(&mut self, audio: &[f32], out: &mut Vec<f32>) -> Result<()> {
+        self.samples_in += audio.len();
+        let whole = self.samples_in / self.hop * self.hop;
+        let silence = whole.min(MEL_LATENCY) - self.silence;
+        out.extend(std::iter::repeat_n(0.0, silence));
+        self.silence += silence;
+        self.features.clear();
+        self.analysis.push(audio, &mut self.features);
+        if self.features.is_empty() {
+            return Ok(());
+        }
+        self.decoder.push_frames(&self.features, None, out)
+    }
+
+    /// Back to the stream start.
+    pub fn reset(&mut self) {
+        self.analysis.reset();
+        self.decoder.reset();
+        self.samples_in = 0;
+        self.silence = 0;
+    }
+}
