@@ -2,6 +2,8 @@
 //!
 //! - `cargo xtask bundle <package> [cargo args]`: nice-plug-xtask's bundler, then copies the
 //!   bundles from `<target>/bundled/` into `bundles/`.
+//! - `cargo xtask bench`: the streaming benchmark (`model/benches/streaming.rs`) on one thread;
+//!   needs `VOCOS_FULLSIZE_DIR` (full-size random weights from `model/fixtures/generate.py`).
 //! - `cargo xtask test [cargo test args]`: builds debug bundles with nice-plug's
 //!   `assert_process_allocs` (any allocation in `process()` aborts), copies them to
 //!   `<target>/test-bundles/` and runs `cargo test --workspace` with the host tests enabled and
@@ -39,6 +41,7 @@ fn run(args: Vec<String>) -> Result<()> {
             Ok(())
         }
         Some("test") => test(&args[1..]),
+        Some("bench") => bench(&args[1..]),
         _ => nice_plug_xtask::main_with_args("cargo xtask", args),
     }
 }
@@ -108,6 +111,19 @@ fn test(extra: &[String]) -> Result<()> {
         .context("running cargo test")?;
     if !status.success() {
         bail!("cargo test failed ({status})");
+    }
+    Ok(())
+}
+
+fn bench(extra: &[String]) -> Result<()> {
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["bench", "-p", "vocos_model", "--bench", "streaming"])
+        .args(extra)
+        .env("RAYON_NUM_THREADS", "1")
+        .status()
+        .context("running cargo bench")?;
+    if !status.success() {
+        bail!("cargo bench failed ({status})");
     }
     Ok(())
 }

@@ -1,0 +1,168 @@
+//! Real-time factors (seconds of audio per second of compute) of the streaming stages, with
+//! full-size random weights from `model/fixtures/generate.py --size full --out DIR`:
+//!
+//!     VOCOS_FULLSIZE_DIR=DIR cargo xtask bench        (one thread: RAYON_NUM_THREADS=1)
+//!
+//! Every stage runs the way the plugin runs it: one 320-sample frame (256 for the mel variant)
+//! per call, unless the row says otherwise. Compute cost does not depend on the weight values.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use vocos_dsp::istft::FrameSynthesizer;
+use vocos_dsp::overlap_add::StreamingOverlapAdd;
+use vocos_model::codec_stream::CodecStream;
+use vocos_model::encodec::{Encodec, EncoderStream};
+use vocos_model::mel_stream::MelStream;
+use vocos_model::vocos::{Frontend, Vocos, VocosStream};
+
+const SECONDS: usize = 20;
+const RATE: usize = 24_000;
+const KBPS: [&str; 4] = ["1.5", "3", "6", "12"];
+
+/// A deterministic speech-like test signal: a few drifting partials and noise.
+fn signal() -> Vec<f32> {
+    let mut state = 12345u32;
+    (0..SECONDS * RATE)
+        .map(|n| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let t = n as f32 / RATE as f32;
+            let f0 = 120.0 + 30.0 * (t * 0.7).sin();
+            let voiced: f32 = (1..6)
+                .map(|h| (std::f32::consts::TAU * f0 * h as f32 * t).sin() / h as f32)
+                .sum();
+            0.2 * voiced + 0.02 * (state as f32 / u32::MAX as f32 - 0.5)
+        })
+        .collect()
+}
+
+/// Runs `work` once and returns the real-time factor for `SECONDS` of audio.
+fn rtf(work: impl FnOnce()) -> f64 {
+    let start = Instant::now();
+    work();
+    SECONDS as f64 / start.elapsed().as_secs_f64()
+}
+
+fn row(stage: &str, rtf: f64, reference: &str) {
+    println!("| {stage:<46} | {rtf:>7.1}x | {reference:<28} |");
+}
+
+fn peak_memory_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn main() {
+    let Some(dir) = std::env::var_os("VOCOS_FULLSIZE_DIR").map(PathBuf::from) else {
+        eprintln!(
+            "VOCOS_FULLSIZE_DIR is not set: make full-size random weights with \
+             `python model/fixtures/generate.py --size full --out DIR` (see model/fixtures/README.md)"
+        );
+        std::process::exit(2);
+    };
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
+    println!("Streaming real-time factors, {SECONDS} s of audio, threads: {threads}\n");
+    let encodec = Encodec::load(&dir.join("encodec_th")).expect("EnCodec weights");
+    let vocos = Vocos::load(&dir.join("vocos_encodec")).expect("Vocos EnCodec-variant weights");
+    let vocos_mel = Vocos::load(&dir.join("vocos_mel")).expect("Vocos mel-variant weights");
+    let audio = signal();
+    let hop = 320;
+
+    println!("| stage (per frame unless stated)                | RTF      | reference (MODEL_FACTS §9)   |");
+    println!("|------------------------------------------------|----------|------------------------------|");
+
+    let mut encoder = EncoderStream::new(encodec.clone());
+    let mut latents = Vec::new();
+    let r = rtf(|| {
+        for frame in audio.chunks(hop) {
+            if let Some(l) = encoder.push(frame).unwrap() {
+                latents.push(l);
+            }
+        }
+    });
+    row("EnCodec encoder", r, "enc_q@6 15.3x (whole file)");
+    let latent = Tensor::cat(&latents, 0).unwrap();
+    let frames = latent.dim(0).unwrap();
+
+    for (id, kbps) in KBPS.iter().enumerate() {
+        let n_q = vocos.codebooks_for_id(id).unwrap();
+        let r = rtf(|| {
+            for t in 0..frames {
+                let frame = latent.narrow(0, t, 1).unwrap();
+                encodec.quantizer().encode_frames(&frame, &[n_q]).unwrap();
+            }
+        });
+        row(&format!("RVQ at {kbps} kbps ({n_q} codebooks)"), r, "");
+    }
+
+    let Frontend::Encodec { codebooks, .. } = &vocos.frontend else {
+        unreachable!()
+    };
+    let dim = codebooks.dim;
+    let features: Vec<f32> = (0..frames * dim).map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5).collect();
+    for (id, kbps) in KBPS.iter().enumerate() {
+        let mut stream = VocosStream::new(vocos.clone()).unwrap();
+        let mut out = Vec::new();
+        let r = rtf(|| {
+            for frame in features.chunks(dim) {
+                stream.push_frames(frame, Some(&[id]), &mut out).unwrap();
+            }
+        });
+        row(&format!("Vocos backbone + head + ISTFT at {kbps} kbps"), r, "vocos_dec 64x (whole file)");
+    }
+
+    let window = vocos.head.window().to_vec();
+    let mut synth = FrameSynthesizer::new(1280, window.clone()).unwrap();
+    let mut ola = StreamingOverlapAdd::new(&window, hop, vocos.head.padding()).unwrap();
+    let (mag, phase): (Vec<f32>, Vec<f32>) = (0..641).map(|i| (1.0 / (1.0 + i as f32), i as f32 * 0.1)).unzip();
+    let mut frame = vec![0f32; 1280];
+    let mut out = Vec::new();
+    let r = rtf(|| {
+        for _ in 0..frames {
+            synth.synthesize_polar(&mag, &phase, &mut frame).unwrap();
+            ola.push(&frame, &mut out).unwrap();
+        }
+    });
+    row("ISTFT (irfft 1280 + overlap-add)", r, "");
+
+    for (id, kbps) in KBPS.iter().enumerate() {
+        let mut stream = CodecStream::new(encodec.clone(), vocos.clone(), id).unwrap();
+        let mut out = Vec::with_capacity(audio.len());
+        let r = rtf(|| {
+            for frame in audio.chunks(hop) {
+                stream.push(frame, &mut out).unwrap();
+            }
+        });
+        row(&format!("whole pipeline at {kbps} kbps"), r, &format!("full@{kbps} ~12x (whole file)"));
+    }
+    for frames_per_push in [4, 16] {
+        let mut stream = CodecStream::new(encodec.clone(), vocos.clone(), 3).unwrap();
+        let mut out = Vec::with_capacity(audio.len());
+        let r = rtf(|| {
+            for chunk in audio.chunks(hop * frames_per_push) {
+                stream.push(chunk, &mut out).unwrap();
+            }
+        });
+        row(&format!("whole pipeline at 12 kbps, {frames_per_push} frames per push"), r, "full@12 11.7x (whole file)");
+    }
+
+    let mut mel = MelStream::new(vocos_mel.clone()).unwrap();
+    let mut out = Vec::with_capacity(audio.len());
+    let r = rtf(|| {
+        for frame in audio.chunks(mel.hop()) {
+            mel.push(frame, &mut out).unwrap();
+        }
+    });
+    row("mel variant, whole pipeline (256-sample frames)", r, "mel_dec 27.9x (whole file)");
+
+    // Keep the compiler from discarding the work.
+    let _ = Tensor::zeros(1, candle_core::DType::F32, &Device::Cpu);
+    if let Some(mb) = peak_memory_mb() {
+        println!("\npeak memory (VmHWM): {mb:.0} MB (all three models loaded)");
+    }
+}
