@@ -90,6 +90,7 @@ impl Plugin for VocosCodec {
             host_rate: config.sample_rate.round() as u32,
             channels,
             max_block: config.max_buffer_size as usize,
+            detect_fast_host: true,
         };
         // Drop the previous engine (joining its worker) before starting the next one.
         self.engine = None;

@@ -8,7 +8,6 @@
 
 mod host_common;
 
-use std::ffi::CStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -74,7 +73,7 @@ impl Clap {
         let entry = unsafe { PluginEntry::load(&path) }
             .unwrap_or_else(|e| panic!("loading {}: {e:?}", path.display()));
         let host = HostInfo::new("vocos clap host test", "vocos-plugin", "", "1").unwrap();
-        let id = CStr::from_bytes_with_nul(b"org.vocos-plugin.vocos-codec\0").unwrap();
+        let id = c"org.vocos-plugin.vocos-codec";
         let instance = PluginInstance::<TestHost>::new(
             |_| TestShared {
                 restart_requested: AtomicBool::new(false),
@@ -106,13 +105,13 @@ impl Clap {
     /// Channel counts of the main input and output port.
     fn port_channels(&mut self) -> (u32, u32) {
         let ports: PluginAudioPorts = self.extension();
-        let mut handle = self.instance.plugin_handle();
+        let handle = self.instance.plugin_handle();
         let mut channels = [0, 0];
         for (i, is_input) in [true, false].into_iter().enumerate() {
-            assert_eq!(ports.count(&mut handle, is_input), 1, "one port each way");
+            assert_eq!(ports.count(&handle, is_input), 1, "one port each way");
             let mut buffer = AudioPortInfoBuffer::new();
             channels[i] = ports
-                .get(&mut handle, 0, is_input, &mut buffer)
+                .get(&handle, 0, is_input, &mut buffer)
                 .expect("port info")
                 .channel_count;
         }
@@ -122,11 +121,11 @@ impl Clap {
     /// Selects the audio ports configuration with `channels` in and out.
     fn select_channels(&mut self, channels: u32) {
         let configs: PluginAudioPortsConfig = self.extension();
-        let mut handle = self.instance.plugin_handle();
+        let handle = self.instance.plugin_handle();
         let mut chosen = None;
-        for index in 0..configs.count(&mut handle) {
+        for index in 0..configs.count(&handle) {
             let mut buffer = AudioPortsConfigBuffer::new();
-            let config = configs.get(&mut handle, index, &mut buffer).unwrap();
+            let config = configs.get(&handle, index, &mut buffer).unwrap();
             let main_in = config.main_input.as_ref().map(|p| p.channel_count);
             let main_out = config.main_output.as_ref().map(|p| p.channel_count);
             if main_in == Some(channels) && main_out == Some(channels) {
@@ -135,7 +134,7 @@ impl Clap {
         }
         let id = chosen.unwrap_or_else(|| panic!("no {channels}-channel configuration"));
         configs
-            .select(&mut handle, id)
+            .select(&handle, id)
             .expect("selecting the configuration");
         assert_eq!(self.port_channels(), (channels, channels));
     }
@@ -143,22 +142,22 @@ impl Clap {
     fn set_render(&mut self, mode: RenderMode) {
         let render: PluginRender = self.extension();
         render
-            .set(&mut self.instance.plugin_handle(), mode)
+            .set(&self.instance.plugin_handle(), mode)
             .expect("render mode");
     }
 
     fn latency(&mut self) -> usize {
         let latency: PluginLatency = self.extension();
-        latency.get(&mut self.instance.plugin_handle()) as usize
+        latency.get(&self.instance.plugin_handle()) as usize
     }
 
     fn param(&mut self, name: &str) -> ClapId {
         let params: PluginParams = self.extension();
-        let mut handle = self.instance.plugin_handle();
-        (0..params.count(&mut handle))
+        let handle = self.instance.plugin_handle();
+        (0..params.count(&handle))
             .find_map(|i| {
                 let mut buffer = ParamInfoBuffer::new();
-                let info = params.get_info(&mut handle, i, &mut buffer)?;
+                let info = params.get_info(&handle, i, &mut buffer)?;
                 (info.name == name.as_bytes()).then_some(info.id)
             })
             .unwrap_or_else(|| panic!("no parameter named {name}"))
@@ -167,7 +166,7 @@ impl Clap {
     fn param_value(&mut self, id: ClapId) -> f64 {
         let params: PluginParams = self.extension();
         params
-            .get_value(&mut self.instance.plugin_handle(), id)
+            .get_value(&self.instance.plugin_handle(), id)
             .expect("parameter value")
     }
 
@@ -176,7 +175,7 @@ impl Clap {
         let state: PluginState = self.extension();
         let mut bytes = Vec::new();
         state
-            .save(&mut self.instance.plugin_handle(), &mut bytes)
+            .save(&self.instance.plugin_handle(), &mut bytes)
             .expect("saving state");
         let (length, json) = bytes.split_at(8);
         let length = u64::from_le_bytes(length.try_into().unwrap());
@@ -190,7 +189,7 @@ impl Clap {
         bytes.extend_from_slice(&json);
         let state: PluginState = self.extension();
         state
-            .load(&mut self.instance.plugin_handle(), &mut &bytes[..])
+            .load(&self.instance.plugin_handle(), &mut &bytes[..])
             .expect("loading state");
     }
 
@@ -373,11 +372,17 @@ fn measured_delay_equals_reported_latency() {
 }
 
 #[test]
-fn offline_rendering_equals_real_time_playback() {
+fn offline_and_faster_than_real_time_rendering_equal_real_time_playback() {
     for rate in [24_000, 48_000] {
         let input = stereo_noise(rate as usize / 2);
         let mut plugin = Clap::load();
         let (real_time, latency) = plugin.render(rate, &input, &[], Pace::RealTime);
+        // A host rendering flat out without flagging offline mode gets the same result.
+        let (flat_out, _) = plugin.render(rate, &input, &[], Pace::Flat);
+        assert_eq!(
+            real_time, flat_out,
+            "{rate} Hz: unflagged fast render differs"
+        );
         plugin.set_render(RenderMode::Offline);
         let (offline, offline_latency) = plugin.render(rate, &input, &[], Pace::Flat);
         assert_eq!(latency, offline_latency);

@@ -10,6 +10,7 @@ use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use vocos_dsp::delay::DelayLine;
 
+use super::pace::PaceDetector;
 use super::worker::Worker;
 use super::{Control, EngineError, EngineSetup, Plan, Shared, StreamProcessor};
 
@@ -48,6 +49,8 @@ pub struct Engine {
     unsent_bandwidth: Option<Control>,
     /// A stream restart the control queue had no room for.
     unsent_reset: bool,
+    /// `None` when the setup does not ask to detect fast hosts.
+    pace: Option<PaceDetector>,
 }
 
 impl Engine {
@@ -101,6 +104,9 @@ impl Engine {
             deficit: 0,
             unsent_bandwidth: None,
             unsent_reset: false,
+            pace: setup
+                .detect_fast_host
+                .then(|| PaceDetector::new(setup.host_rate, setup.max_block)),
         })
     }
 
@@ -156,18 +162,21 @@ impl Engine {
     }
 
     /// Processes one block in place: `channels[c]` are the host buffers, all the same length.
-    /// With `wait` (offline rendering) the audio thread waits for the worker instead of playing
-    /// an underrun. `mix_gain` yields the wet share and a linear gain for each sample.
+    /// With `offline` (the host says it renders offline), or when the host calls faster than
+    /// real time, the audio thread waits for the worker instead of playing an underrun.
+    /// `mix_gain` yields the wet share and a linear gain for each sample.
     // Samples are interleaved across channels one frame at a time, hence the index loop.
     #[allow(clippy::needless_range_loop)]
     pub fn process(
         &mut self,
         channels: &mut [&mut [f32]],
-        wait: bool,
+        offline: bool,
         mut mix_gain: impl FnMut() -> (f32, f32),
     ) {
         let ch = self.channels;
         let len = channels.first().map_or(0, |c| c.len());
+        let ahead = self.pace.as_mut().is_some_and(|pace| pace.ahead(len));
+        let wait = offline || ahead;
         self.retry_controls();
         self.push_input(channels, len);
         if wait {

@@ -17,6 +17,7 @@
 //! leaks into the new stream, and it never has to wait for the worker to acknowledge.
 
 mod audio;
+mod pace;
 mod plan;
 mod processor;
 mod worker;

@@ -27,6 +27,9 @@ pub struct EngineSetup {
     pub channels: usize,
     /// The largest block the host will pass to one `process` call.
     pub max_block: usize,
+    /// Wait for the worker when the host calls faster than real time (see `pace`). The plugin
+    /// sets it; tests of real-time behaviour that feed blocks back to back clear it.
+    pub detect_fast_host: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -124,6 +124,7 @@ fn engine(rate: u32, channels: usize, block: Option<usize>, p: Box<dyn StreamPro
         host_rate: rate,
         channels,
         max_block: block.unwrap_or(4096),
+        detect_fast_host: false,
     };
     Engine::start(setup, p).unwrap()
 }
@@ -427,10 +428,60 @@ fn unsupported_setups_are_errors() {
             host_rate: rate,
             channels,
             max_block: 64,
+            detect_fast_host: false,
         };
         Engine::start(setup, Box::new(Passthrough::new()))
     };
     assert!(matches!(start(48_000, 3), Err(EngineError::Channels(3))));
     assert!(matches!(start(0, 2), Err(EngineError::Rate(0))));
     assert!(start(22_050, 1).is_ok(), "odd rates are resampled");
+}
+
+/// Identity that takes a millisecond per frame: slower than a host rendering flat out.
+struct SlowIdentity;
+
+impl StreamProcessor for SlowIdentity {
+    fn frame_size(&self) -> usize {
+        FRAME
+    }
+    fn latency(&self) -> usize {
+        0
+    }
+    fn process_frame(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
+        std::thread::sleep(Duration::from_millis(1));
+        for (o, i) in output.iter_mut().zip(input) {
+            o.copy_from_slice(i);
+        }
+    }
+    fn set_bandwidth(&mut self, _: usize) {}
+    fn reset(&mut self) {}
+}
+
+/// A host calling faster than real time in real-time mode (no offline flag) gets the complete,
+/// exact output: the engine notices from the wall clock and waits for its worker.
+#[test]
+fn a_host_running_ahead_of_real_time_gets_complete_output() {
+    let block = 512;
+    let setup = EngineSetup {
+        host_rate: 24_000,
+        channels: 1,
+        max_block: block,
+        detect_fast_host: true,
+    };
+    let mut e = Engine::start(setup, Box::new(SlowIdentity)).unwrap();
+    let input = noise(48_000, 9);
+    let mut signal = [input.clone()];
+    let mut pos = 0;
+    for b in blocks(Some(block), input.len()) {
+        e.process(&mut [&mut signal[0][pos..pos + b]], false, || (1.0, 1.0));
+        pos += b;
+    }
+    assert_eq!(e.underruns(), 0);
+    assert_delayed(
+        &signal[0],
+        &input,
+        e.latency(),
+        1.0,
+        "flat-out real-time host",
+    );
 }
