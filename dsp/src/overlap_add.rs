@@ -123,7 +123,9 @@ mod tests {
             assert_eq!(out[..], offline[..out.len()], "{padding:?}");
             stream.reset();
             let mut again = Vec::new();
-            frames.iter().for_each(|f| stream.push(f, &mut again).unwrap());
+            frames
+                .iter()
+                .for_each(|f| stream.push(f, &mut again).unwrap());
             assert_eq!(again, out, "after reset");
         }
     }

@@ -73,8 +73,12 @@ fn main() {
     let audio = signal();
     let hop = 320;
 
-    println!("| stage (per frame unless stated)                | RTF      | reference (MODEL_FACTS §9)   |");
-    println!("|------------------------------------------------|----------|------------------------------|");
+    println!(
+        "| stage (per frame unless stated)                | RTF      | reference (MODEL_FACTS §9)   |"
+    );
+    println!(
+        "|------------------------------------------------|----------|------------------------------|"
+    );
 
     let mut encoder = EncoderStream::new(encodec.clone());
     let mut latents = Vec::new();
@@ -104,7 +108,9 @@ fn main() {
         unreachable!()
     };
     let dim = codebooks.dim;
-    let features: Vec<f32> = (0..frames * dim).map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5).collect();
+    let features: Vec<f32> = (0..frames * dim)
+        .map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5)
+        .collect();
     for (id, kbps) in KBPS.iter().enumerate() {
         let mut stream = VocosStream::new(vocos.clone()).unwrap();
         let mut out = Vec::new();
@@ -113,13 +119,19 @@ fn main() {
                 stream.push_frames(frame, Some(&[id]), &mut out).unwrap();
             }
         });
-        row(&format!("Vocos backbone + head + ISTFT at {kbps} kbps"), r, "vocos_dec 64x (whole file)");
+        row(
+            &format!("Vocos backbone + head + ISTFT at {kbps} kbps"),
+            r,
+            "vocos_dec 64x (whole file)",
+        );
     }
 
     let window = vocos.head.window().to_vec();
     let mut synth = FrameSynthesizer::new(1280, window.clone()).unwrap();
     let mut ola = StreamingOverlapAdd::new(&window, hop, vocos.head.padding()).unwrap();
-    let (mag, phase): (Vec<f32>, Vec<f32>) = (0..641).map(|i| (1.0 / (1.0 + i as f32), i as f32 * 0.1)).unzip();
+    let (mag, phase): (Vec<f32>, Vec<f32>) = (0..641)
+        .map(|i| (1.0 / (1.0 + i as f32), i as f32 * 0.1))
+        .unzip();
     let mut frame = vec![0f32; 1280];
     let mut out = Vec::new();
     let r = rtf(|| {
@@ -138,7 +150,11 @@ fn main() {
                 stream.push(frame, &mut out).unwrap();
             }
         });
-        row(&format!("whole pipeline at {kbps} kbps"), r, &format!("full@{kbps} ~12x (whole file)"));
+        row(
+            &format!("whole pipeline at {kbps} kbps"),
+            r,
+            &format!("full@{kbps} ~12x (whole file)"),
+        );
     }
     for frames_per_push in [4, 16] {
         let mut stream = CodecStream::new(encodec.clone(), vocos.clone(), 3).unwrap();
@@ -148,7 +164,11 @@ fn main() {
                 stream.push(chunk, &mut out).unwrap();
             }
         });
-        row(&format!("whole pipeline at 12 kbps, {frames_per_push} frames per push"), r, "full@12 11.7x (whole file)");
+        row(
+            &format!("whole pipeline at 12 kbps, {frames_per_push} frames per push"),
+            r,
+            "full@12 11.7x (whole file)",
+        );
     }
 
     let mut mel = MelStream::new(vocos_mel.clone()).unwrap();
@@ -158,7 +178,11 @@ fn main() {
             mel.push(frame, &mut out).unwrap();
         }
     });
-    row("mel variant, whole pipeline (256-sample frames)", r, "mel_dec 27.9x (whole file)");
+    row(
+        "mel variant, whole pipeline (256-sample frames)",
+        r,
+        "mel_dec 27.9x (whole file)",
+    );
 
     // Keep the compiler from discarding the work.
     let _ = Tensor::zeros(1, candle_core::DType::F32, &Device::Cpu);
