@@ -12,6 +12,7 @@ use nice_plug_egui::{
 };
 use nice_plug_egui::{Frame, RepaintNotifier};
 
+use crate::loader::Loader;
 use crate::params::VocosParams;
 use crate::status::Status;
 
@@ -19,21 +20,29 @@ use crate::status::Status;
 const REFRESH: Duration = Duration::from_millis(100);
 
 pub fn default_state() -> Arc<EguiEditorState> {
-    EguiEditorState::from_size(LogicalSize::new(420.0, 260.0), 1.0)
+    EguiEditorState::from_size(LogicalSize::new(520.0, 330.0), 1.0)
 }
 
 pub fn create(
     params: Arc<VocosParams>,
     status: Arc<Status>,
+    loader: Arc<Loader>,
     state: Arc<EguiEditorState>,
 ) -> Option<EguiEditor<EditorApp>> {
     let settings = EguiNiceSettings::new()
         .with_tile("Vocos Codec")
         .with_repaint_poll_interval(REFRESH);
     let notifier = RepaintNotifier::new();
+    let folder = params
+        .model_path
+        .lock()
+        .map(|p| p.clone())
+        .unwrap_or_default();
     let app = EditorApp {
         params,
         status,
+        loader,
+        folder,
         gui: None,
         notifier: notifier.clone(),
     };
@@ -43,6 +52,9 @@ pub fn create(
 pub struct EditorApp {
     params: Arc<VocosParams>,
     status: Arc<Status>,
+    loader: Arc<Loader>,
+    /// The model folder being edited (persisted when loaded).
+    folder: String,
     gui: Option<GuiContext>,
     notifier: RepaintNotifier,
 }
@@ -67,6 +79,9 @@ impl NiceEguiApp for EditorApp {
         ui.label("EnCodec 24 kHz -> RVQ -> Vocos resynthesis");
         ui.separator();
         egui::Grid::new("params").num_columns(2).show(ui, |ui| {
+            ui.label("Model");
+            ui.add(ParamSlider::for_param(&self.params.model, &setter));
+            ui.end_row();
             ui.label("Bandwidth");
             ui.add(ParamSlider::for_param(&self.params.bandwidth, &setter));
             ui.end_row();
@@ -90,6 +105,19 @@ impl NiceEguiApp for EditorApp {
             ui.label("Underruns");
             ui.label(status.underruns.load(Ordering::Relaxed).to_string());
             ui.end_row();
+        });
+        ui.separator();
+        ui.horizontal(|ui| {
+            ui.label("Model folder");
+            ui.text_edit_singleline(&mut self.folder)
+                .on_hover_text("Holds encodec_24khz/, vocos-encodec-24khz/, vocos-mel-24khz/. Empty: $VOCOS_MODEL_DIR, then the user data folder.");
+            if ui.button("Load").clicked() {
+                if let Ok(mut path) = self.params.model_path.lock() {
+                    path.clone_from(&self.folder);
+                }
+                self.loader
+                    .request(self.folder.clone(), self.params.model.value());
+            }
         });
         // The status changes without user input: keep repainting while open.
         self.notifier.request_repaint();

@@ -4,6 +4,8 @@ use std::sync::Mutex;
 
 use nice_plug::prelude::*;
 
+use crate::models::ModelKind;
+
 /// EnCodec bandwidths the plugin offers (the Vocos EnCodec checkpoint's four bandwidth ids).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bandwidth {
@@ -30,6 +32,10 @@ impl Bandwidth {
 
 #[derive(Params)]
 pub struct VocosParams {
+    /// EnCodec codec or mel vocoder. Changing it changes the latency: the plugin asks the host
+    /// to restart it.
+    #[id = "model"]
+    pub model: EnumParam<ModelKind>,
     #[id = "bandwidth"]
     pub bandwidth: EnumParam<Bandwidth>,
     /// Wet share, 0..1.
@@ -49,6 +55,7 @@ const SMOOTHING_MS: f32 = 20.0;
 impl Default for VocosParams {
     fn default() -> Self {
         Self {
+            model: EnumParam::new("Model", ModelKind::Codec),
             bandwidth: EnumParam::new("Bandwidth", Bandwidth::Kbps6),
             mix: FloatParam::new("Mix", 1.0, FloatRange::Linear { min: 0.0, max: 1.0 })
                 .with_smoother(SmoothingStyle::Linear(SMOOTHING_MS))

@@ -7,10 +7,13 @@ use std::sync::atomic::Ordering;
 use nice_plug::prelude::*;
 use nice_plug_egui::EguiEditorState;
 
+use crate::codec_processor::{ModelProcessor, frame_and_latency};
 use crate::editor;
-use crate::engine::{Engine, EngineSetup, Passthrough};
+use crate::engine::{Engine, EngineSetup, MODEL_RATE, Passthrough, StreamProcessor};
+use crate::loader::{Loader, Target};
+use crate::models::ModelKind;
 use crate::params::VocosParams;
-use crate::status::{NO_MODEL, Status};
+use crate::status::Status;
 
 pub struct VocosCodec {
     params: Arc<VocosParams>,
@@ -23,17 +26,26 @@ pub struct VocosCodec {
     offline: bool,
     /// The bandwidth index last sent to the engine.
     sent_bandwidth: Option<usize>,
+    loader: Arc<Loader>,
+    /// The model kind the running engine was set up for.
+    active_kind: ModelKind,
+    /// Whether a host restart was requested for a changed model kind.
+    restart_requested: bool,
 }
 
 impl Default for VocosCodec {
     fn default() -> Self {
+        let status = Arc::new(Status::default());
         Self {
             params: Arc::new(VocosParams::default()),
-            status: Arc::new(Status::default()),
+            loader: Loader::new(status.clone()),
+            status,
             editor_state: editor::default_state(),
             engine: None,
             offline: false,
             sent_bandwidth: None,
+            active_kind: ModelKind::Codec,
+            restart_requested: false,
         }
     }
 }
@@ -75,6 +87,7 @@ impl Plugin for VocosCodec {
         editor::create(
             self.params.clone(),
             self.status.clone(),
+            self.loader.clone(),
             self.editor_state.clone(),
         )
     }
@@ -94,7 +107,27 @@ impl Plugin for VocosCodec {
         };
         // Drop the previous engine (joining its worker) before starting the next one.
         self.engine = None;
-        match Engine::start(setup, Box::new(Passthrough::new())) {
+        self.loader.detach();
+        let kind = self.params.model.value();
+        let bandwidth = self.params.bandwidth.value().index();
+        let (frame, model_latency) = frame_and_latency(kind);
+        let model = self.loader.model(kind).or_else(|| {
+            let chosen = self
+                .params
+                .model_path
+                .lock()
+                .map(|p| p.clone())
+                .unwrap_or_default();
+            self.loader.load_now(&chosen, kind)
+        });
+        let processor: Box<dyn StreamProcessor> = match model
+            .as_ref()
+            .map(|m| ModelProcessor::new(m, channels.max(1), bandwidth))
+        {
+            Some(Ok(processor)) => Box::new(processor),
+            _ => Box::new(Passthrough::new(frame, model_latency, channels.max(1))),
+        };
+        match Engine::start(setup, processor) {
             Ok(engine) => {
                 let latency = engine.latency() as u32;
                 context.set_latency_samples(latency);
@@ -104,13 +137,22 @@ impl Plugin for VocosCodec {
                     .store(setup.host_rate, Ordering::Relaxed);
                 self.status.underruns.store(0, Ordering::Relaxed);
                 nice_log!(
-                    "activated: {} Hz, {channels} ch, blocks up to {}, latency {latency} samples; {NO_MODEL}",
+                    "activated: {} Hz, {channels} ch, blocks up to {}, latency {latency} samples \
+                     ({model_latency} of them the model's at {MODEL_RATE} Hz)",
                     setup.host_rate,
                     setup.max_block
                 );
+                self.loader.attach(Target {
+                    sender: engine.processor_sender(),
+                    channels: channels.max(1),
+                    kind,
+                    bandwidth,
+                });
                 self.engine = Some(engine);
                 self.offline = config.process_mode == ProcessMode::Offline;
                 self.sent_bandwidth = None;
+                self.active_kind = kind;
+                self.restart_requested = false;
                 true
             }
             Err(error) => {
@@ -130,8 +172,13 @@ impl Plugin for VocosCodec {
         &mut self,
         buffer: &mut Buffer,
         _aux: &mut AuxiliaryBuffers,
-        _context: &mut impl ProcessContext<Self>,
+        context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
+        if self.params.model.value() != self.active_kind && !self.restart_requested {
+            // The other model has another latency: only a restart can report it.
+            context.request_restart();
+            self.restart_requested = true;
+        }
         let Some(engine) = &mut self.engine else {
             return ProcessStatus::Normal;
         };
@@ -153,6 +200,7 @@ impl Plugin for VocosCodec {
     }
 
     fn deactivate(&mut self) {
+        self.loader.detach();
         self.engine = None;
     }
 }

@@ -323,7 +323,8 @@ fn measured_delay_equals_reported_latency() {
         for rate in RATES {
             let mut plugin = Clap::load();
             plugin.select_channels(channels as u32);
-            let len = rate as usize / 3;
+            // Longer than the latency (about 0.4 s) plus a third of a second.
+            let len = rate as usize * 3 / 4;
             let at: Vec<usize> = (0..channels).map(|c| 1_000 + 777 * c).collect();
             let input: Vec<Vec<f32>> = at.iter().map(|&a| impulses(len, &[a])).collect();
             let (output, latency) = plugin.render(rate, &input, &[], Pace::RealTime);
@@ -374,7 +375,7 @@ fn measured_delay_equals_reported_latency() {
 #[test]
 fn offline_and_faster_than_real_time_rendering_equal_real_time_playback() {
     for rate in [24_000, 48_000] {
-        let input = stereo_noise(rate as usize / 2);
+        let input = stereo_noise(rate as usize);
         let mut plugin = Clap::load();
         let (real_time, latency) = plugin.render(rate, &input, &[], Pace::RealTime);
         // A host rendering flat out without flagging offline mode gets the same result.
@@ -405,20 +406,20 @@ fn parameter_events_change_gain_mix_and_bandwidth() {
         plugin.param("Bandwidth"),
     );
     assert_close(plugin.param_value(bandwidth), 2.0); // 6 kbps by default
-    let input = stereo_noise(rate as usize / 2);
+    let input = stereo_noise(rate as usize);
     let changes = [
         Change {
-            at: 5_000,
+            at: 12_000,
             param: gain,
             value: gain_value(-6.0),
         },
         Change {
-            at: 5_000,
+            at: 12_000,
             param: mix,
             value: 0.5,
         },
         Change {
-            at: 5_000,
+            at: 12_000,
             param: bandwidth,
             value: 3.0,
         },
@@ -428,13 +429,13 @@ fn parameter_events_change_gain_mix_and_bandwidth() {
     // signal without a model, so the mix does not change it).
     let g = 10f32.powf(-6.0 / 20.0);
     assert_delayed(
-        &output[0][..5_000],
-        &input[0][..5_000],
+        &output[0][..12_000],
+        &input[0][..12_000],
         latency,
         1.0,
         "before",
     );
-    let settled = 5_000 + rate as usize / 50 + 1;
+    let settled = 12_000 + rate as usize / 50 + 1;
     for n in settled..output[0].len() {
         let expected = input[0][n - latency] * g;
         assert!((output[0][n] - expected).abs() < 1e-5, "sample {n}");
@@ -487,11 +488,90 @@ fn three_activation_cycles_give_the_same_latency_and_output() {
     let rate = 48_000;
     let mut plugin = Clap::load();
     plugin.set_render(RenderMode::Offline);
-    let input = stereo_noise(20_000);
+    let input = stereo_noise(rate as usize);
     let (first, latency) = plugin.render(rate, &input, &[], Pace::Flat);
     for cycle in 1..3 {
         let (output, again) = plugin.render(rate, &input, &[], Pace::Flat);
         assert_eq!(again, latency, "cycle {cycle}");
         assert_eq!(output, first, "cycle {cycle}");
+    }
+}
+
+/// A model folder laid out as the hub downloads, pointing at the committed tiny random-weight
+/// fixtures.
+fn tiny_model_folder() -> std::path::PathBuf {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../model/tests/fixtures/tiny")
+        .canonicalize()
+        .unwrap();
+    let folder = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tiny-models");
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&folder).unwrap();
+    for (name, fixture) in [
+        ("encodec_24khz", "encodec_th"),
+        ("vocos-encodec-24khz", "vocos_encodec"),
+        ("vocos-mel-24khz", "vocos_mel"),
+    ] {
+        std::os::unix::fs::symlink(fixtures.join(fixture), folder.join(name)).unwrap();
+    }
+    folder
+}
+
+/// The plugin with the tiny models chosen as its model folder, as a restored project would have.
+fn plugin_with_tiny_models() -> Clap {
+    let mut plugin = Clap::load();
+    let mut state = plugin.save();
+    let folder = tiny_model_folder().display().to_string();
+    state["fields"]["model-path"] =
+        serde_json::Value::String(serde_json::to_string(&folder).unwrap());
+    plugin.restore(&state);
+    plugin
+}
+
+fn golden(name: &str) -> Vec<f32> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../model/tests/fixtures/tiny/goldens_encodec.safetensors");
+    let tensors = candle_core::safetensors::load(path, &candle_core::Device::Cpu).unwrap();
+    tensors[name]
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
+}
+
+/// Through the CLAP host at 24 kHz, the plugin running the (tiny) codec outputs the reference
+/// `Vocos.forward(audio, bandwidth_id=2)` (6 kbps, the default) delayed by the reported
+/// latency, within 1e-4 of the reference peak, for every sample the end of the clip does not
+/// reach.
+#[test]
+fn codec_output_equals_reference_delayed_by_the_reported_latency() {
+    let rate = 24_000;
+    let audio = golden("audio");
+    let reference = golden("audio_out_2");
+    let mut plugin = plugin_with_tiny_models();
+    plugin.set_render(RenderMode::Offline);
+    let mut input = audio.clone();
+    input.resize(audio.len() + 12_000, 0.0);
+    let (output, latency) = plugin.render(rate, &[input.clone(), input], &[], Pace::Flat);
+    assert_eq!(
+        latency,
+        9120 + MAX_BLOCK + 320,
+        "model latency + block + frame"
+    );
+    // Samples that do not depend on the end of the clip (28.5 frames of lookahead).
+    let compared = audio.len() - 9_440;
+    let peak = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
+    for (c, channel) in output.iter().enumerate() {
+        let worst = (0..compared)
+            .map(|n| (channel[latency + n] - reference[n]).abs())
+            .fold(0f32, f32::max);
+        println!(
+            "CLAP codec at 24 kHz, channel {c}: max |error| / peak = {:.3e}",
+            worst / peak
+        );
+        assert!(
+            worst <= 1e-4 * peak,
+            "channel {c}: error {worst} vs peak {peak}"
+        );
     }
 }

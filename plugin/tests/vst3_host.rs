@@ -480,7 +480,8 @@ fn measured_delay_equals_reported_latency() {
         for rate in RATES {
             let mut plugin = Plugin::load();
             plugin.set_channels(channels);
-            let len = rate as usize / 3;
+            // Longer than the latency (about 0.4 s) plus a third of a second.
+            let len = rate as usize * 3 / 4;
             let at: Vec<usize> = (0..channels).map(|c| 900 + 555 * c).collect();
             let input: Vec<Vec<f32>> = at.iter().map(|&a| impulses(len, &[a])).collect();
             let (output, latency) = plugin.render(rate, &input, &[], false);
@@ -530,7 +531,7 @@ fn measured_delay_equals_reported_latency() {
 fn offline_processing_equals_real_time_processing() {
     for rate in [24_000, 48_000] {
         let plugin = Plugin::load();
-        let input = noise_channels(2, rate as usize / 2);
+        let input = noise_channels(2, rate as usize);
         let (real_time, latency) = plugin.render(rate, &input, &[], false);
         let (offline, offline_latency) = plugin.render(rate, &input, &[], true);
         assert_eq!(latency, offline_latency);
@@ -554,20 +555,20 @@ fn parameter_changes_with_the_audio_change_gain_mix_and_bandwidth() {
     );
     // Stepped parameters are normalized by their step count: 6 kbps is step 2 of 0..=3.
     assert_close(plugin.param_value(bandwidth), 2.0 / 3.0);
-    let input = noise_channels(2, rate as usize / 2);
+    let input = noise_channels(2, rate as usize);
     let changes = [
         Change {
-            at: 5_000,
+            at: 12_000,
             param: gain,
             value: gain_value(-6.0),
         },
         Change {
-            at: 5_000,
+            at: 12_000,
             param: mix,
             value: 0.5,
         },
         Change {
-            at: 5_000,
+            at: 12_000,
             param: bandwidth,
             value: 1.0,
         },
@@ -575,13 +576,13 @@ fn parameter_changes_with_the_audio_change_gain_mix_and_bandwidth() {
     let (output, latency) = plugin.render(rate, &input, &changes, true);
     let g = 10f32.powf(-6.0 / 20.0);
     assert_delayed(
-        &output[0][..5_000],
-        &input[0][..5_000],
+        &output[0][..12_000],
+        &input[0][..12_000],
         latency,
         1.0,
         "before",
     );
-    let settled = 5_000 + rate as usize / 50 + 1;
+    let settled = 12_000 + rate as usize / 50 + 1;
     for n in settled..output[0].len() {
         let expected = input[0][n - latency] * g;
         assert!((output[0][n] - expected).abs() < 1e-5, "sample {n}");
@@ -630,7 +631,7 @@ fn state_round_trip_keeps_parameters_and_model_location() {
 #[test]
 fn three_activation_cycles_give_the_same_latency_and_output() {
     let plugin = Plugin::load();
-    let input = noise_channels(2, 20_000);
+    let input = noise_channels(2, 48_000);
     let (first, latency) = plugin.render(48_000, &input, &[], true);
     for cycle in 1..3 {
         let (output, again) = plugin.render(48_000, &input, &[], true);

@@ -11,7 +11,7 @@ use ringbuf::{HeapCons, HeapProd, HeapRb};
 use vocos_dsp::delay::DelayLine;
 
 use super::pace::PaceDetector;
-use super::worker::Worker;
+use super::worker::{Links, Worker};
 use super::{Control, EngineError, EngineSetup, Plan, Shared, StreamProcessor};
 
 /// Longest the audio thread waits for the worker in one `process` call when asked to wait,
@@ -25,6 +25,7 @@ pub struct Engine {
     input: HeapProd<f32>,
     output: HeapCons<f32>,
     controls: Sender<Control>,
+    processors: Sender<Box<dyn StreamProcessor>>,
     shared: Arc<Shared>,
     worker: Option<JoinHandle<()>>,
     worker_thread: Thread,
@@ -71,16 +72,16 @@ impl Engine {
         let (input, worker_input) = HeapRb::<f32>::new(plan.input_frames * ch).split();
         let (worker_output, output) = HeapRb::<f32>::new(plan.output_frames * ch).split();
         let (controls, receiver) = bounded(256);
+        let (processors, processor_receiver) = bounded(1);
         let shared = Arc::new(Shared::default());
-        let worker = Worker::new(
-            processor,
-            setup,
-            worker_input,
-            worker_output,
-            receiver,
-            shared.clone(),
-            resamplers,
-        );
+        let links = Links {
+            input: worker_input,
+            output: worker_output,
+            controls: receiver,
+            processors: processor_receiver,
+            shared: shared.clone(),
+        };
+        let worker = Worker::new(processor, setup, links, resamplers);
         let handle = std::thread::Builder::new()
             .name("vocos-inference".into())
             .spawn(move || worker.run())
@@ -89,6 +90,7 @@ impl Engine {
             input,
             output,
             controls,
+            processors,
             shared,
             worker_thread: handle.thread().clone(),
             worker: Some(handle),
@@ -117,6 +119,13 @@ impl Engine {
 
     pub fn plan(&self) -> &Plan {
         &self.plan
+    }
+
+    /// Where to send a processor that replaces the current one between frames (a model
+    /// finished loading). It must have the same frame size and latency, else it is dropped.
+    /// For the main thread: the send happens off the audio thread.
+    pub fn processor_sender(&self) -> Sender<Box<dyn StreamProcessor>> {
+        self.processors.clone()
     }
 
     /// Blocks in which the worker was late, since start.

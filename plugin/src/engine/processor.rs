@@ -2,6 +2,8 @@
 //! 24 kHz mono frames, one stream per channel, all channels in one call so a model can batch
 //! them.
 
+use vocos_dsp::delay::DelayLine;
+
 /// Rate every processor runs at.
 pub const MODEL_RATE: u32 = 24_000;
 
@@ -24,22 +26,20 @@ pub trait StreamProcessor: Send + 'static {
     fn reset(&mut self);
 }
 
-/// The processor without a model: passes audio through unchanged, so the plugin outputs the
-/// latency-compensated dry signal.
+/// The processor without a model: passes audio through delayed by the latency the model would
+/// have, so the plugin outputs the latency-compensated dry signal and loading a model later
+/// does not change the latency.
 pub struct Passthrough {
     frame_size: usize,
+    delays: Vec<DelayLine>,
 }
 
 impl Passthrough {
-    /// One EnCodec hop (320 samples), the frame the model will use.
-    pub fn new() -> Self {
-        Self { frame_size: 320 }
-    }
-}
-
-impl Default for Passthrough {
-    fn default() -> Self {
-        Self::new()
+    pub fn new(frame_size: usize, latency: usize, channels: usize) -> Self {
+        Self {
+            frame_size,
+            delays: (0..channels).map(|_| DelayLine::new(latency)).collect(),
+        }
     }
 }
 
@@ -49,16 +49,20 @@ impl StreamProcessor for Passthrough {
     }
 
     fn latency(&self) -> usize {
-        0
+        self.delays.first().map_or(0, DelayLine::delay)
     }
 
     fn process_frame(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
-        for (o, i) in output.iter_mut().zip(input) {
-            o.copy_from_slice(i);
+        for ((o, i), delay) in output.iter_mut().zip(input).zip(&mut self.delays) {
+            for (o, &i) in o.iter_mut().zip(i.iter()) {
+                *o = delay.process(i);
+            }
         }
     }
 
     fn set_bandwidth(&mut self, _index: usize) {}
 
-    fn reset(&mut self) {}
+    fn reset(&mut self) {
+        self.delays.iter_mut().for_each(DelayLine::reset);
+    }
 }

@@ -430,7 +430,7 @@ fn unsupported_setups_are_errors() {
             max_block: 64,
             detect_fast_host: false,
         };
-        Engine::start(setup, Box::new(Passthrough::new()))
+        Engine::start(setup, Box::new(Passthrough::new(FRAME, 0, channels.max(1))))
     };
     assert!(matches!(start(48_000, 3), Err(EngineError::Channels(3))));
     assert!(matches!(start(0, 2), Err(EngineError::Rate(0))));

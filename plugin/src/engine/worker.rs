@@ -60,6 +60,15 @@ struct Stages {
     down_delay: usize,
 }
 
+/// The worker's ends of the rings and channels from the audio side.
+pub(super) struct Links {
+    pub input: HeapCons<f32>,
+    pub output: HeapProd<f32>,
+    pub controls: Receiver<Control>,
+    pub processors: Receiver<Box<dyn StreamProcessor>>,
+    pub shared: Arc<Shared>,
+}
+
 pub(super) struct Worker {
     processor: Box<dyn StreamProcessor>,
     channels: usize,
@@ -68,9 +77,13 @@ pub(super) struct Worker {
     input: HeapCons<f32>,
     output: HeapProd<f32>,
     controls: Receiver<Control>,
+    /// Replacement processors (a model finished loading); swapped in between frames.
+    processors: Receiver<Box<dyn StreamProcessor>>,
     shared: Arc<Shared>,
     /// Host -> 24 kHz and back; `None` at 24 kHz.
     resamplers: Option<(StreamResampler, StreamResampler)>,
+    /// The bandwidth index last applied, given to replacement processors.
+    bandwidth: Option<usize>,
     /// Host input taken from the ring, not yet a whole resampler chunk.
     staged: Fifo,
     /// Absolute host frame position of the first staged frame.
@@ -97,12 +110,16 @@ impl Worker {
     pub fn new(
         processor: Box<dyn StreamProcessor>,
         setup: EngineSetup,
-        input: HeapCons<f32>,
-        output: HeapProd<f32>,
-        controls: Receiver<Control>,
-        shared: Arc<Shared>,
+        links: Links,
         resamplers: Option<(StreamResampler, StreamResampler)>,
     ) -> Self {
+        let Links {
+            input,
+            output,
+            controls,
+            processors,
+            shared,
+        } = links;
         let ch = setup.channels;
         let frame = processor.frame_size();
         let stages = match &resamplers {
@@ -131,8 +148,10 @@ impl Worker {
             input,
             output,
             controls,
+            processors,
             shared,
             resamplers,
+            bandwidth: None,
             staged: Fifo::new(2 * (stages.host_chunk + setup.max_block.max(1)), ch),
             staged_at: 0,
             stream_start: 0,
@@ -155,6 +174,9 @@ impl Worker {
             let took = self.take_input();
             while let Ok(control) = self.controls.try_recv() {
                 self.apply(control);
+            }
+            if let Ok(processor) = self.processors.try_recv() {
+                self.replace_processor(processor);
             }
             self.discard_old_input();
             let mut worked = false;
@@ -184,6 +206,21 @@ impl Worker {
         true
     }
 
+    /// Swaps in `processor` if it has the same frame and latency (so timing is unchanged); it
+    /// starts from its stream start with the current bandwidth. The old one is dropped here,
+    /// off the audio thread.
+    fn replace_processor(&mut self, mut processor: Box<dyn StreamProcessor>) {
+        if processor.frame_size() != self.stages.frame
+            || processor.latency() != self.processor.latency()
+        {
+            return;
+        }
+        if let Some(index) = self.bandwidth {
+            processor.set_bandwidth(index);
+        }
+        self.processor = processor;
+    }
+
     /// Drops staged input that precedes the current stream.
     fn discard_old_input(&mut self) {
         let old = self.stream_start.saturating_sub(self.staged_at);
@@ -197,7 +234,7 @@ impl Worker {
             Control::Bandwidth { index, at } => {
                 if self.pending.len() == MAX_PENDING_CHANGES {
                     let (oldest, _) = self.pending.remove(0);
-                    self.processor.set_bandwidth(oldest);
+                    self.set_bandwidth(oldest);
                 }
                 self.pending.push((index, at));
             }
@@ -215,7 +252,7 @@ impl Worker {
                 while let Some(&(index, change_at)) = self.pending.first()
                     && change_at <= at
                 {
-                    self.processor.set_bandwidth(index);
+                    self.set_bandwidth(index);
                     self.pending.remove(0);
                 }
                 self.shared
@@ -224,6 +261,11 @@ impl Worker {
                 self.shared.started_epoch.store(epoch, Ordering::Release);
             }
         }
+    }
+
+    fn set_bandwidth(&mut self, index: usize) {
+        self.processor.set_bandwidth(index);
+        self.bandwidth = Some(index);
     }
 
     /// Whether the output ring can take everything one input chunk may produce.
@@ -280,7 +322,7 @@ impl Worker {
             if at_24k / s.frame as u64 > self.frames_done {
                 break;
             }
-            self.processor.set_bandwidth(index);
+            self.set_bandwidth(index);
             self.pending.remove(0);
         }
     }
