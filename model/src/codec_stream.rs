@@ -12,6 +12,8 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use candle_core::{Device, Tensor};
+
 use crate::encodec::{Encodec, EncoderStream};
 use crate::error::{ModelError, Result};
 use crate::vocos::{Frontend, Vocos, VocosStream};
@@ -138,4 +140,43 @@ impl CodecStream {
         self.silence = 0;
         self.partial = 0;
     }
+}
+
+/// The offline counterpart of a stream whose bandwidth changes between frames: the whole clip
+/// encoded, frame `t` quantized with the codebooks of `bandwidth_ids[t]` and decoded with that
+/// id's AdaLayerNorm row. `bandwidth_ids` holds one id per frame (`ceil(len / 320)`).
+pub fn offline_with_frame_ids(
+    encodec: &Encodec,
+    vocos: &Vocos,
+    audio: &[f32],
+    bandwidth_ids: &[usize],
+) -> Result<Vec<f32>> {
+    let Frontend::Encodec { codebooks, .. } = &vocos.frontend else {
+        return Err(ModelError::Input(
+            "the EnCodec variant of Vocos is needed".into(),
+        ));
+    };
+    let latent = encodec
+        .encoder_output(audio)?
+        .squeeze(0)?
+        .t()?
+        .contiguous()?;
+    let frames = latent.dim(0)?;
+    let counts = bandwidth_ids
+        .iter()
+        .map(|&id| vocos.codebooks_for_id(id))
+        .collect::<Result<Vec<_>>>()?;
+    let codes = encodec.quantizer().encode_frames(&latent, &counts)?;
+    let mut rows = vec![0f32; frames * codebooks.dim];
+    for (frame, out) in codes.iter().zip(rows.chunks_exact_mut(codebooks.dim)) {
+        codebooks.frame(frame.iter().copied(), out);
+    }
+    let features = Tensor::from_vec(rows, (frames, codebooks.dim), &Device::Cpu)?
+        .t()?
+        .unsqueeze(0)?
+        .contiguous()?;
+    let ids: Vec<u32> = bandwidth_ids.iter().map(|&id| id as u32).collect();
+    let ids = Tensor::from_vec(ids, frames, &Device::Cpu)?;
+    let hidden = vocos.backbone.forward(&features, Some(&ids))?;
+    vocos.head.forward(&hidden)
 }

@@ -111,43 +111,8 @@ fn per_frame_bandwidth_equals_offline_with_the_same_frame_ids() {
         .map(|t| [3, 0, 2, 1, 3, 3, 0][(t / 4) % 7])
         .collect();
 
-    let latent = encodec.encoder_output(&audio).unwrap();
-    let latent = latent
-        .squeeze(0)
-        .unwrap()
-        .t()
-        .unwrap()
-        .contiguous()
-        .unwrap();
-    let counts: Vec<usize> = ids
-        .iter()
-        .map(|&id| vocos.codebooks_for_id(id).unwrap())
-        .collect();
-    let codes = encodec.quantizer().encode_frames(&latent, &counts).unwrap();
-    let vocos_model::vocos::Frontend::Encodec { codebooks, .. } = &vocos.frontend else {
-        unreachable!()
-    };
-    let dim = codebooks.dim;
-    let mut rows = vec![0f32; frames * dim];
-    for (frame, out) in codes.iter().zip(rows.chunks_exact_mut(dim)) {
-        codebooks.frame(frame.iter().copied(), out);
-    }
-    let features = Tensor::from_vec(rows, (frames, dim), &candle_core::Device::Cpu)
-        .unwrap()
-        .t()
-        .unwrap()
-        .unsqueeze(0)
-        .unwrap()
-        .contiguous()
-        .unwrap();
-    let id_tensor = Tensor::from_vec(
-        ids.iter().map(|&i| i as u32).collect::<Vec<_>>(),
-        frames,
-        &candle_core::Device::Cpu,
-    )
-    .unwrap();
-    let hidden = vocos.backbone.forward(&features, Some(&id_tensor)).unwrap();
-    let offline = vocos.head.forward(&hidden).unwrap();
+    let offline =
+        vocos_model::codec_stream::offline_with_frame_ids(&encodec, &vocos, &audio, &ids).unwrap();
 
     for chunk in [1, 320, 333] {
         let mut stream = CodecStream::new(encodec.clone(), vocos.clone(), ids[0]).unwrap();

@@ -201,7 +201,14 @@ impl Plugin for VocosCodec {
 
     fn deactivate(&mut self) {
         self.loader.detach();
-        self.engine = None;
+        if let Some(engine) = self.engine.take() {
+            let underruns = engine.underruns();
+            if underruns > 0 {
+                nice_log!(
+                    "deactivated after {underruns} underruns (blocks the worker was late for)"
+                );
+            }
+        }
     }
 }
 

@@ -298,6 +298,7 @@ fn stereo_noise(len: usize) -> Vec<Vec<f32>> {
 
 #[test]
 fn descriptor_and_audio_ports() {
+    let _serial = serial();
     let entry = unsafe { PluginEntry::load(clap_path()) }.expect("loading the bundle");
     let factory = entry.get_plugin_factory().expect("plugin factory");
     let descriptors: Vec<_> = factory.plugin_descriptors().collect();
@@ -319,6 +320,7 @@ fn descriptor_and_audio_ports() {
 /// resampled to 24 kHz and back) and the dry path (Mix 0) exactly.
 #[test]
 fn measured_delay_equals_reported_latency() {
+    let _serial = serial();
     for channels in [2usize, 1] {
         for rate in RATES {
             let mut plugin = Clap::load();
@@ -374,6 +376,7 @@ fn measured_delay_equals_reported_latency() {
 
 #[test]
 fn offline_and_faster_than_real_time_rendering_equal_real_time_playback() {
+    let _serial = serial();
     for rate in [24_000, 48_000] {
         let input = stereo_noise(rate as usize);
         let mut plugin = Clap::load();
@@ -397,6 +400,7 @@ fn offline_and_faster_than_real_time_rendering_equal_real_time_playback() {
 
 #[test]
 fn parameter_events_change_gain_mix_and_bandwidth() {
+    let _serial = serial();
     let rate = 24_000;
     let mut plugin = Clap::load();
     plugin.set_render(RenderMode::Offline);
@@ -447,6 +451,7 @@ fn parameter_events_change_gain_mix_and_bandwidth() {
 
 #[test]
 fn state_round_trip_keeps_parameters_and_model_location() {
+    let _serial = serial();
     let mut plugin = Clap::load();
     let (gain, bandwidth) = (plugin.param("Output Gain"), plugin.param("Bandwidth"));
     let changes = [
@@ -485,6 +490,7 @@ fn state_round_trip_keeps_parameters_and_model_location() {
 
 #[test]
 fn three_activation_cycles_give_the_same_latency_and_output() {
+    let _serial = serial();
     let rate = 48_000;
     let mut plugin = Clap::load();
     plugin.set_render(RenderMode::Offline);
@@ -498,8 +504,13 @@ fn three_activation_cycles_give_the_same_latency_and_output() {
 }
 
 /// A model folder laid out as the hub downloads, pointing at the committed tiny random-weight
-/// fixtures.
+/// fixtures (made once per test process; the tests run in parallel).
 fn tiny_model_folder() -> std::path::PathBuf {
+    static FOLDER: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    FOLDER.get_or_init(make_tiny_model_folder).clone()
+}
+
+fn make_tiny_model_folder() -> std::path::PathBuf {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../model/tests/fixtures/tiny")
         .canonicalize()
@@ -545,6 +556,7 @@ fn golden(name: &str) -> Vec<f32> {
 /// reach.
 #[test]
 fn codec_output_equals_reference_delayed_by_the_reported_latency() {
+    let _serial = serial();
     let rate = 24_000;
     let audio = golden("audio");
     let reference = golden("audio_out_2");
@@ -555,8 +567,8 @@ fn codec_output_equals_reference_delayed_by_the_reported_latency() {
     let (output, latency) = plugin.render(rate, &[input.clone(), input], &[], Pace::Flat);
     assert_eq!(
         latency,
-        9120 + MAX_BLOCK + 320,
-        "model latency + block + frame"
+        9120 + 2 * MAX_BLOCK + 320,
+        "model latency + two blocks + frame"
     );
     // Samples that do not depend on the end of the clip (28.5 frames of lookahead).
     let compared = audio.len() - 9_440;
@@ -573,5 +585,136 @@ fn codec_output_equals_reference_delayed_by_the_reported_latency() {
             worst <= 1e-4 * peak,
             "channel {c}: error {worst} vs peak {peak}"
         );
+    }
+}
+
+/// Bandwidth automation sent as a host event lands on the model frame its sample maps to: the
+/// output equals the offline reference with those per-frame bandwidth ids, delayed.
+#[test]
+fn bandwidth_automation_lands_on_its_frame() {
+    let _serial = serial();
+    use vocos_model::codec_stream::offline_with_frame_ids;
+    use vocos_model::encodec::Encodec;
+    use vocos_model::vocos::Vocos;
+    let rate = 24_000;
+    let audio = golden("audio");
+    let mut plugin = plugin_with_tiny_models();
+    plugin.set_render(RenderMode::Offline);
+    let bandwidth = plugin.param("Bandwidth");
+    // 6 kbps (id 2) until sample 8_000 (frame 25), then 1.5 kbps (id 0), then 12 kbps (id 3)
+    // from sample 16_100 (frame 50).
+    let changes = [
+        Change {
+            at: 8_000,
+            param: bandwidth,
+            value: 0.0,
+        },
+        Change {
+            at: 16_100,
+            param: bandwidth,
+            value: 3.0,
+        },
+    ];
+    let mut input = audio.clone();
+    input.resize(audio.len() + 12_000, 0.0);
+    let (output, latency) = plugin.render(rate, &[input.clone(), input], &changes, Pace::Flat);
+
+    let folder = tiny_model_folder();
+    let encodec = Encodec::load(&folder.join("encodec_24khz")).unwrap();
+    let vocos = Vocos::load(&folder.join("vocos-encodec-24khz")).unwrap();
+    let ids: Vec<usize> = (0..audio.len().div_ceil(320))
+        .map(|t| match t {
+            ..25 => 2,
+            25..50 => 0,
+            _ => 3,
+        })
+        .collect();
+    let reference = offline_with_frame_ids(&encodec, &vocos, &audio, &ids).unwrap();
+    let compared = audio.len() - 9_440;
+    let peak = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = (0..compared)
+        .map(|n| (output[0][latency + n] - reference[n]).abs())
+        .fold(0f32, f32::max);
+    println!(
+        "CLAP bandwidth automation at 24 kHz: max |error| / peak = {:.3e}",
+        worst / peak
+    );
+    assert!(worst <= 1e-4 * peak, "error {worst} vs peak {peak}");
+}
+
+/// The mel vocoder mode: the reference `Vocos.forward(audio)` of the mel variant, delayed.
+#[test]
+fn mel_mode_output_equals_reference_delayed_by_the_reported_latency() {
+    let _serial = serial();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../model/tests/fixtures/tiny/goldens_mel.safetensors");
+    let goldens = candle_core::safetensors::load(path, &candle_core::Device::Cpu).unwrap();
+    let get = |name: &str| {
+        goldens[name]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    };
+    let (audio, reference) = (get("audio"), get("audio_out"));
+    let mut plugin = plugin_with_tiny_models();
+    let mut state = plugin.save();
+    state["params"]["model"] = serde_json::json!({ "string": "mel" });
+    plugin.restore(&state);
+    plugin.set_render(RenderMode::Offline);
+    let mut input = audio.clone();
+    input.resize(audio.len() + 12_000, 0.0);
+    let (output, latency) = plugin.render(24_000, &[input.clone(), input], &[], Pace::Flat);
+    assert_eq!(
+        latency,
+        7680 + 2 * MAX_BLOCK + 256,
+        "mel latency + two blocks + frame"
+    );
+    let compared = audio.len() - 8_000;
+    let peak = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = (0..compared)
+        .map(|n| (output[1][latency + n] - reference[n]).abs())
+        .fold(0f32, f32::max);
+    println!(
+        "CLAP mel mode at 24 kHz: max |error| / peak = {:.3e}",
+        worst / peak
+    );
+    assert!(worst <= 1e-4 * peak, "error {worst} vs peak {peak}");
+}
+
+/// With the model running, rendering offline, in real time, and flat out unflagged give the
+/// same output.
+#[test]
+fn codec_bounce_equals_real_time_playback() {
+    let _serial = serial();
+    let audio = golden("audio");
+    let mut plugin = plugin_with_tiny_models();
+    let input = [audio.clone(), audio];
+    let (real_time, _) = plugin.render(24_000, &input, &[], Pace::RealTime);
+    let (flat_out, _) = plugin.render(24_000, &input, &[], Pace::Flat);
+    plugin.set_render(RenderMode::Offline);
+    let (offline, _) = plugin.render(24_000, &input, &[], Pace::Flat);
+    assert!(real_time[0].iter().any(|&s| s != 0.0));
+    assert_same(
+        &real_time,
+        &flat_out,
+        "unflagged flat-out render vs real time",
+    );
+    assert_same(&real_time, &offline, "offline render vs real time");
+}
+
+/// Equal outputs, or a panic naming the first differing sample.
+fn assert_same(a: &[Vec<f32>], b: &[Vec<f32>], what: &str) {
+    for (c, (x, y)) in a.iter().zip(b).enumerate() {
+        if let Some(n) = x.iter().zip(y).position(|(p, q)| p != q) {
+            let first = |v: &[f32]| v.iter().position(|&s| s != 0.0);
+            panic!(
+                "{what}: channel {c} differs from sample {n} ({} vs {}); first sound at {:?} vs {:?}",
+                x[n],
+                y[n],
+                first(x),
+                first(y)
+            );
+        }
     }
 }

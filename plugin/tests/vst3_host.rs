@@ -456,6 +456,7 @@ fn noise_channels(channels: usize, len: usize) -> Vec<Vec<f32>> {
 
 #[test]
 fn class_and_buses() {
+    let _serial = serial();
     let module = Module::load();
     let classes = module.classes();
     assert!(
@@ -476,6 +477,7 @@ fn class_and_buses() {
 /// path (Mix 0) is delayed exactly.
 #[test]
 fn measured_delay_equals_reported_latency() {
+    let _serial = serial();
     for channels in [2usize, 1] {
         for rate in RATES {
             let mut plugin = Plugin::load();
@@ -529,6 +531,7 @@ fn measured_delay_equals_reported_latency() {
 
 #[test]
 fn offline_processing_equals_real_time_processing() {
+    let _serial = serial();
     for rate in [24_000, 48_000] {
         let plugin = Plugin::load();
         let input = noise_channels(2, rate as usize);
@@ -546,6 +549,7 @@ fn offline_processing_equals_real_time_processing() {
 
 #[test]
 fn parameter_changes_with_the_audio_change_gain_mix_and_bandwidth() {
+    let _serial = serial();
     let rate = 24_000;
     let plugin = Plugin::load();
     let (gain, mix, bandwidth) = (
@@ -594,6 +598,7 @@ fn parameter_changes_with_the_audio_change_gain_mix_and_bandwidth() {
 
 #[test]
 fn state_round_trip_keeps_parameters_and_model_location() {
+    let _serial = serial();
     let plugin = Plugin::load();
     let gain = plugin.param("Output Gain");
     let bandwidth = plugin.param("Bandwidth");
@@ -630,6 +635,7 @@ fn state_round_trip_keeps_parameters_and_model_location() {
 
 #[test]
 fn three_activation_cycles_give_the_same_latency_and_output() {
+    let _serial = serial();
     let plugin = Plugin::load();
     let input = noise_channels(2, 48_000);
     let (first, latency) = plugin.render(48_000, &input, &[], true);

@@ -6,11 +6,13 @@
 //!   `round((down_delay + processor_latency) * host_rate / 24000) + up_delay`; just the
 //!   processor latency at 24 kHz, where nothing is resampled. Rounding is why other rates are
 //!   exact to within one sample rather than to the sample.
-//! - `buffering = max_block + granularity`, where the granularity is what the worker must
+//! - `buffering = 2 * max_block + granularity`, where the granularity is what the worker must
 //!   gather before it can emit anything: one resampler input chunk, one processor frame and
-//!   one resampler output chunk (one processor frame at 24 kHz). With this much buffering the
-//!   audio thread only plays samples computed from input of earlier blocks, so the worker has
-//!   a whole block period to compute them.
+//!   one resampler output chunk (one processor frame at 24 kHz). One block because the audio
+//!   thread can only play what was computed from earlier blocks; a second block because the
+//!   input that completes a frame may arrive in the block just before the one that plays it
+//!   (hosts split their callbacks into sub-blocks, e.g. at parameter changes): with two, the
+//!   worker always has at least one whole callback period to compute each frame.
 
 use vocos_dsp::resample::StreamResampler;
 
@@ -68,7 +70,7 @@ impl Plan {
                 )
             }
         };
-        let buffering = setup.max_block.max(1) + granularity;
+        let buffering = 2 * setup.max_block.max(1) + granularity;
         let latency = chain + buffering;
         // Room for the whole pipeline plus one second of backlog before the audio thread gives
         // up on a stalled worker.

@@ -180,7 +180,7 @@ fn at_24k_output_is_input_delayed_by_exactly_the_latency() {
             for (frames, how) in [(0, Drive::Wait), (3, Drive::KeepUp)] {
                 let mut e = engine(24_000, channels, block, DelayFrames::boxed(frames, 1.0));
                 let latency = e.latency();
-                assert_eq!(latency, frames * FRAME + block.unwrap_or(4096) + FRAME);
+                assert_eq!(latency, frames * FRAME + 2 * block.unwrap_or(4096) + FRAME);
                 let input: Vec<Vec<f32>> = (0..channels).map(|c| noise(20_000, c as u32)).collect();
                 let mut signal = input.clone();
                 drive(&mut e, &mut signal, block, how);
@@ -484,4 +484,47 @@ fn a_host_running_ahead_of_real_time_gets_complete_output() {
         1.0,
         "flat-out real-time host",
     );
+}
+
+/// A host playing in real time with irregular sub-blocks (the pattern 512, 1, 64, 511, 100, 7
+/// at the pace of the audio clock) never makes the worker late when each frame takes a few
+/// milliseconds: the buffering leaves it a whole callback period per frame. Runs the tiny
+/// codec for one second.
+#[test]
+fn real_time_host_with_irregular_blocks_never_underruns_with_a_model() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/tiny");
+    let model = crate::models::LoadedModel::Codec {
+        encodec: vocos_model::encodec::Encodec::load(&dir.join("encodec_th")).unwrap(),
+        vocos: vocos_model::vocos::Vocos::load(&dir.join("vocos_encodec")).unwrap(),
+    };
+    let processor = crate::codec_processor::ModelProcessor::new(&model, 2, 2).unwrap();
+    let setup = EngineSetup {
+        host_rate: 24_000,
+        channels: 2,
+        max_block: 512,
+        detect_fast_host: true,
+    };
+    let mut e = Engine::start(setup, Box::new(processor)).unwrap();
+    let mut signal = [noise(24_000, 1), noise(24_000, 2)];
+    let start = std::time::Instant::now();
+    let mut pos = 0;
+    let pattern = [512, 1, 64, 511, 100, 7];
+    for i in 0.. {
+        if pos == 24_000 {
+            break;
+        }
+        let b = pattern[i % pattern.len()].min(24_000 - pos);
+        let (left, right) = signal.split_at_mut(1);
+        e.process(
+            &mut [&mut left[0][pos..pos + b], &mut right[0][pos..pos + b]],
+            false,
+            || (1.0, 1.0),
+        );
+        pos += b;
+        let due = Duration::from_secs_f64(pos as f64 / 24_000.0);
+        if let Some(wait) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    assert_eq!(e.underruns(), 0);
 }

@@ -6,6 +6,14 @@
 
 use std::path::PathBuf;
 
+/// Serialises the tests of one binary: tests that play in real time must not compete for the
+/// two cores with others rendering flat out, or the plugin's worker is late (as it would be in
+/// a DAW on an overloaded machine) and the output has counted underruns.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Host sample rates at which the delay is measured.
 pub const RATES: [u32; 3] = [24_000, 44_100, 48_000];
 /// Largest block the host test announces.
