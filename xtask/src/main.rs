@@ -2,8 +2,9 @@
 //!
 //! - `cargo xtask bundle <package> [cargo args]`: nice-plug-xtask's bundler, then copies the
 //!   bundles from `<target>/bundled/` into `bundles/`.
-//! - `cargo xtask bench`: the streaming benchmark (`model/benches/streaming.rs`) on one thread;
-//!   needs `VOCOS_FULLSIZE_DIR` (full-size random weights from `model/fixtures/generate.py`).
+//! - `cargo xtask bench`: the streaming benchmark (`model/benches/streaming.rs`) and the
+//!   plugin worker's CPU use (`plugin/benches/worker_cpu.rs`) on one thread; needs
+//!   `VOCOS_FULLSIZE_DIR` (full-size random weights from `model/fixtures/generate.py`).
 //! - `cargo xtask test [cargo test args]`: builds debug bundles with nice-plug's
 //!   `assert_process_allocs` (any allocation in `process()` aborts), copies them to
 //!   `<target>/test-bundles/` and runs `cargo test --workspace` with the host tests enabled and
@@ -116,14 +117,16 @@ fn test(extra: &[String]) -> Result<()> {
 }
 
 fn bench(extra: &[String]) -> Result<()> {
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["bench", "-p", "vocos_model", "--bench", "streaming"])
-        .args(extra)
-        .env("RAYON_NUM_THREADS", "1")
-        .status()
-        .context("running cargo bench")?;
-    if !status.success() {
-        bail!("cargo bench failed ({status})");
+    for (package, bench) in [("vocos_model", "streaming"), ("vocos_plugin", "worker_cpu")] {
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["bench", "-p", package, "--bench", bench])
+            .args(extra)
+            .env("RAYON_NUM_THREADS", "1")
+            .status()
+            .context("running cargo bench")?;
+        if !status.success() {
+            bail!("cargo bench -p {package} failed ({status})");
+        }
     }
     Ok(())
 }

@@ -1,0 +1,103 @@
+//! CPU use of the inference worker for a stereo 48 kHz instance at 12 kbps, playing in real
+//! time, and the memory of two instances sharing one model. Full-size random weights from
+//! `model/fixtures/generate.py --size full --out DIR`:
+//!
+//!     VOCOS_FULLSIZE_DIR=DIR cargo xtask bench
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use vocos_model::encodec::Encodec;
+use vocos_model::vocos::Vocos;
+use vocos_plugin::codec_processor::ModelProcessor;
+use vocos_plugin::engine::{Engine, EngineSetup};
+use vocos_plugin::models::LoadedModel;
+
+const RATE: u32 = 48_000;
+const BLOCK: usize = 512;
+const SECONDS: usize = 20;
+
+/// Process CPU time (user + system) in seconds, from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // After the command name: state is field 0, utime field 11, stime field 12; 100 ticks/s.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn main() {
+    let Some(dir) = std::env::var_os("VOCOS_FULLSIZE_DIR").map(PathBuf::from) else {
+        eprintln!(
+            "VOCOS_FULLSIZE_DIR is not set (full-size random weights, see model/fixtures/README.md)"
+        );
+        std::process::exit(2);
+    };
+    let before = rss_mb();
+    let model = LoadedModel::Codec {
+        encodec: Encodec::load(&dir.join("encodec_th")).expect("EnCodec weights"),
+        vocos: Vocos::load(&dir.join("vocos_encodec")).expect("Vocos weights"),
+    };
+    let one = ModelProcessor::new(&model, 2, 3).unwrap();
+    let with_one = rss_mb();
+    let two = ModelProcessor::new(&model, 2, 3).unwrap();
+    let with_two = rss_mb();
+    println!(
+        "memory: model + 1 stereo instance {:.0} MB, + a 2nd instance sharing the model {:.0} MB more",
+        with_one - before,
+        with_two - with_one
+    );
+    drop(two);
+
+    let setup = EngineSetup {
+        host_rate: RATE,
+        channels: 2,
+        max_block: BLOCK,
+        detect_fast_host: false,
+    };
+    let mut engine = Engine::start(setup, Box::new(one)).unwrap();
+    let mut left = vec![0f32; BLOCK];
+    let mut right = vec![0f32; BLOCK];
+    let blocks = SECONDS * RATE as usize / BLOCK;
+    let cpu_start = cpu_seconds();
+    let start = Instant::now();
+    for k in 0..blocks {
+        for (i, (l, r)) in left.iter_mut().zip(&mut right).enumerate() {
+            let t = (k * BLOCK + i) as f32 / RATE as f32;
+            *l = 0.3 * (t * 220.0 * std::f32::consts::TAU).sin();
+            *r = 0.3 * (t * 330.0 * std::f32::consts::TAU).sin();
+        }
+        engine.process(&mut [&mut left, &mut right], false, || (1.0, 1.0));
+        let due = Duration::from_secs_f64(((k + 1) * BLOCK) as f64 / f64::from(RATE));
+        if let Some(wait) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_start;
+    println!(
+        "worker, stereo {RATE} Hz, 12 kbps, real time for {SECONDS} s: {:.0} % of one core \
+         ({} underruns)",
+        100.0 * cpu / wall,
+        engine.underruns()
+    );
+}
