@@ -295,3 +295,58 @@ fn errors_are_one_line_and_exit_non_zero() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not finite"));
 }
+
+/// `resynth --streaming` runs the plugin's engine: at 24 kHz its output equals the reference
+/// `Vocos.forward` (6 kbps) up to where the end of the clip reaches back, latency removed; a
+/// stereo 48 kHz file comes back stereo at 48 kHz, same length, finite.
+#[test]
+fn streaming_resynth_equals_the_reference_and_keeps_rate_and_channels() {
+    let g = goldens("goldens_encodec.safetensors");
+    let audio = floats(&g["audio"]);
+    let reference = floats(&g["audio_out_2"]);
+    let dir = scratch("streaming");
+    let (input, output) = (dir.join("in.wav"), dir.join("out.wav"));
+    write_wav(&input, 1, 24_000, &audio);
+    let encodec = fixtures("encodec_th");
+    let vocos_dir = fixtures("vocos_encodec");
+    let args = |i: &Path, o: &Path| -> Vec<std::ffi::OsString> {
+        [
+            "resynth".as_ref(),
+            "--streaming".as_ref(),
+            "--encodec".as_ref(),
+            encodec.as_os_str(),
+            "--vocos".as_ref(),
+            vocos_dir.as_os_str(),
+            "--bandwidth".as_ref(),
+            "6".as_ref(),
+            i.as_os_str(),
+            o.as_os_str(),
+        ]
+        .iter()
+        .map(|s: &&OsStr| s.to_os_string())
+        .collect()
+    };
+    let a = args(&input, &output);
+    let refs: Vec<&dyn AsRef<OsStr>> = a.iter().map(|s| s as &dyn AsRef<OsStr>).collect();
+    assert_success(&vocos(&refs));
+    let (spec, out) = read_wav(&output);
+    assert_eq!((spec.channels, spec.sample_rate), (1, 24_000));
+    assert_eq!(out.len(), audio.len());
+    let compared = audio.len() - 9_440;
+    let peak = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = (0..compared)
+        .map(|n| (out[n] - reference[n]).abs())
+        .fold(0f32, f32::max);
+    assert!(worst <= 1e-4 * peak, "error {worst} vs peak {peak}");
+
+    let stereo: Vec<f32> = audio.iter().flat_map(|&s| [s, -s]).collect();
+    let (input, output) = (dir.join("in48.wav"), dir.join("out48.wav"));
+    write_wav(&input, 2, 48_000, &stereo);
+    let a = args(&input, &output);
+    let refs: Vec<&dyn AsRef<OsStr>> = a.iter().map(|s| s as &dyn AsRef<OsStr>).collect();
+    assert_success(&vocos(&refs));
+    let (spec, out) = read_wav(&output);
+    assert_eq!((spec.channels, spec.sample_rate), (2, 48_000));
+    assert_eq!(out.len(), stereo.len());
+    assert!(out.iter().all(|s| s.is_finite()) && out.iter().any(|&s| s != 0.0));
+}

@@ -1,4 +1,5 @@
-//! WAV input and output: any rate and channel count in, 24 kHz mono 32-bit float out.
+//! WAV input and output: any rate and channel count in; 24 kHz mono 32-bit float out for the
+//! offline commands, the input's rate and channels for `resynth --streaming`.
 
 use std::path::Path;
 
@@ -15,9 +16,29 @@ pub struct MonoClip {
     pub sample_rate: u32,
 }
 
-/// Reads a WAV file (8/16/24/32-bit integer or 32-bit float) and downmixes it to mono.
-/// Non-finite samples are rejected with their position rather than passed to the model.
+/// A WAV file's channels at its own sample rate.
+pub struct Clip {
+    pub channels: Vec<Vec<f32>>,
+    pub sample_rate: u32,
+}
+
+/// Reads a WAV file and downmixes it to mono (the mean of the channels).
 pub fn read_mono(path: &Path) -> Result<MonoClip> {
+    let clip = read_clip(path)?;
+    let count = clip.channels.len() as f32;
+    let len = clip.channels[0].len();
+    let samples = (0..len)
+        .map(|n| clip.channels.iter().map(|c| c[n]).sum::<f32>() / count)
+        .collect();
+    Ok(MonoClip {
+        samples,
+        sample_rate: clip.sample_rate,
+    })
+}
+
+/// Reads a WAV file (8/16/24/32-bit integer or 32-bit float), one vector per channel.
+/// Non-finite samples are rejected with their position rather than passed to the model.
+pub fn read_clip(path: &Path) -> Result<Clip> {
     let read_err = |source| CliError::ReadWav {
         path: path.to_owned(),
         source,
@@ -54,12 +75,18 @@ pub fn read_mono(path: &Path) -> Result<MonoClip> {
             ),
         });
     }
-    let samples = interleaved
-        .chunks_exact(channels)
-        .map(|frame| frame.iter().sum::<f32>() / channels as f32)
+    let channels = (0..channels)
+        .map(|c| {
+            interleaved
+                .iter()
+                .skip(c)
+                .step_by(channels)
+                .copied()
+                .collect()
+        })
         .collect();
-    Ok(MonoClip {
-        samples,
+    Ok(Clip {
+        channels,
         sample_rate: spec.sample_rate,
     })
 }
@@ -78,19 +105,26 @@ pub fn read_mono_24k(path: &Path) -> Result<Vec<f32>> {
 
 /// Writes mono 32-bit float WAV at [`MODEL_RATE`].
 pub fn write_mono_24k(path: &Path, samples: &[f32]) -> Result<()> {
+    write_clip(path, &[samples.to_vec()], MODEL_RATE)
+}
+
+/// Writes 32-bit float WAV with one channel per vector (all the same length).
+pub fn write_clip(path: &Path, channels: &[Vec<f32>], sample_rate: u32) -> Result<()> {
     let write_err = |source| CliError::WriteWav {
         path: path.to_owned(),
         source,
     };
     let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: MODEL_RATE,
+        channels: channels.len() as u16,
+        sample_rate,
         bits_per_sample: 32,
         sample_format: hound::SampleFormat::Float,
     };
     let mut writer = hound::WavWriter::create(path, spec).map_err(write_err)?;
-    for &s in samples {
-        writer.write_sample(s).map_err(write_err)?;
+    for n in 0..channels.first().map_or(0, Vec::len) {
+        for channel in channels {
+            writer.write_sample(channel[n]).map_err(write_err)?;
+        }
     }
     writer.finalize().map_err(write_err)
 }

@@ -6,7 +6,11 @@ use std::path::Path;
 use vocos_model::encodec::Encodec;
 use vocos_model::vocos::Vocos;
 
-use crate::audio_file::{MODEL_RATE, read_mono_24k, write_mono_24k};
+use vocos_plugin::codec_processor::ModelProcessor;
+use vocos_plugin::engine::{Engine, EngineSetup};
+use vocos_plugin::models::LoadedModel;
+
+use crate::audio_file::{MODEL_RATE, read_clip, read_mono_24k, write_clip, write_mono_24k};
 use crate::codes_file::{CodesArray, read_codes, write_codes};
 use crate::error::{CliError, Result};
 use crate::progress::{Progress, cost};
@@ -112,6 +116,66 @@ pub fn resynth(
     })?;
     progress.finish();
     write_mono_24k(output, &out)
+}
+
+/// `resynth --streaming`: the plugin's engine (streaming model, resampling to and from the
+/// file's rate, mono or stereo) rendering offline; the output is trimmed by the latency, as a
+/// DAW's latency-compensated bounce would be.
+pub fn resynth_streaming(
+    encodec_path: &Path,
+    vocos_path: &Path,
+    kbps: f32,
+    input: &Path,
+    output: &Path,
+) -> Result<()> {
+    /// Block size of the render.
+    const BLOCK: usize = 4096;
+    let encodec = Encodec::load(encodec_path)?;
+    let vocos = load_encodec_vocos(vocos_path)?;
+    let id = vocos.bandwidth_id(kbps)?;
+    let clip = read_clip(input)?;
+    let channels = clip.channels.len();
+    if channels > 2 {
+        return Err(CliError::Usage(format!(
+            "--streaming takes mono or stereo, {} has {channels} channels",
+            input.display()
+        )));
+    }
+    let len = clip.channels[0].len();
+    let model = LoadedModel::Codec { encodec, vocos };
+    let processor = ModelProcessor::new(&model, channels, id)?;
+    let setup = EngineSetup {
+        host_rate: clip.sample_rate,
+        channels,
+        max_block: BLOCK,
+        detect_fast_host: false,
+    };
+    let mut engine = Engine::start(setup, Box::new(processor))
+        .map_err(|e| CliError::Usage(format!("cannot stream at {} Hz: {e}", clip.sample_rate)))?;
+    let latency = engine.latency();
+    let mut audio = clip.channels;
+    audio.iter_mut().for_each(|c| c.resize(len + latency, 0.0));
+    let progress = Progress::new(
+        seconds(len) * f64::from(MODEL_RATE) / f64::from(clip.sample_rate),
+        cost::STREAMING,
+    );
+    progress.stage("streaming", cost::STREAMING, || {
+        for start in (0..len + latency).step_by(BLOCK) {
+            let end = (start + BLOCK).min(len + latency);
+            let mut blocks: Vec<&mut [f32]> =
+                audio.iter_mut().map(|c| &mut c[start..end]).collect();
+            engine.process(&mut blocks, true, || (1.0, 1.0));
+        }
+    });
+    progress.finish();
+    if engine.underruns() > 0 {
+        return Err(CliError::Usage(format!(
+            "the inference thread did not answer for {} blocks",
+            engine.underruns()
+        )));
+    }
+    let trimmed: Vec<Vec<f32>> = audio.iter().map(|c| c[latency..].to_vec()).collect();
+    write_clip(output, &trimmed, clip.sample_rate)
 }
 
 pub fn mel(vocos_path: &Path, input: &Path, output: &Path) -> Result<()> {

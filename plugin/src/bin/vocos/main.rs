@@ -73,9 +73,15 @@ enum Command {
         /// Bandwidth in kbps: 1.5, 3, 6 or 12.
         #[arg(long, value_name = "KBPS")]
         bandwidth: f32,
+        /// Run the plugin's real-time engine instead (streaming model, mono or stereo kept,
+        /// resampled to and from the file's rate): the output equals the plugin's
+        /// latency-compensated bounce of the file, at the file's rate.
+        #[arg(long)]
+        streaming: bool,
         /// Input WAV.
         input: PathBuf,
-        /// Output WAV (32-bit float, 24 kHz).
+        /// Output WAV (32-bit float; 24 kHz mono, or the input's rate and channels with
+        /// --streaming).
         output: PathBuf,
     },
     /// Analysis-resynthesis with the Vocos mel variant: audio -> log-mel -> Vocos -> audio.
@@ -109,9 +115,18 @@ fn main() -> ExitCode {
             encodec,
             vocos,
             bandwidth,
+            streaming: false,
             input,
             output,
         } => commands::resynth(&encodec, &vocos, bandwidth, &input, &output),
+        Command::Resynth {
+            encodec,
+            vocos,
+            bandwidth,
+            streaming: true,
+            input,
+            output,
+        } => commands::resynth_streaming(&encodec, &vocos, bandwidth, &input, &output),
         Command::Mel {
             vocos,
             input,

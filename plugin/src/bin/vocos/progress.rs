@@ -17,6 +17,8 @@ pub mod cost {
     pub const VOCOS_MEL: u64 = 1266;
     /// Feature extraction, resampling and file I/O: small but visible.
     pub const LIGHT: u64 = 20;
+    /// The whole streaming pipeline (encoder, RVQ at up to 16 codebooks, Vocos).
+    pub const STREAMING: u64 = ENCODER + 16 * QUANTIZER_PER_CODEBOOK + VOCOS_ENCODEC;
 }
 
 pub struct Progress {
