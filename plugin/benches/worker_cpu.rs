@@ -95,9 +95,11 @@ fn main() {
     let wall = start.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_start;
     println!(
-        "worker, stereo {RATE} Hz, 12 kbps, real time for {SECONDS} s: {:.0} % of one core \
-         ({} underruns)",
+        "worker, stereo {RATE} Hz, 12 kbps, blocks of {BLOCK}, real time for {SECONDS} s: \
+         {:.0} % of one core, {} underruns, latency {} samples ({:.0} ms)",
         100.0 * cpu / wall,
-        engine.underruns()
+        engine.underruns(),
+        engine.latency(),
+        engine.latency() as f64 * 1000.0 / f64::from(RATE)
     );
 }

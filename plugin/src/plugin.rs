@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use nice_plug::prelude::*;
 use nice_plug_egui::EguiEditorState;
 
-use crate::codec_processor::{ModelProcessor, frame_and_latency};
+use crate::codec_processor::{FRAMES_PER_STEP, ModelProcessor, frame_and_latency};
 use crate::editor;
 use crate::engine::{Engine, EngineSetup, MODEL_RATE, Passthrough, StreamProcessor};
 use crate::loader::{Loader, Target};
@@ -125,7 +125,12 @@ impl Plugin for VocosCodec {
             .map(|m| ModelProcessor::new(m, channels.max(1), bandwidth))
         {
             Some(Ok(processor)) => Box::new(processor),
-            _ => Box::new(Passthrough::new(frame, model_latency, channels.max(1))),
+            _ => Box::new(Passthrough::new(
+                frame,
+                FRAMES_PER_STEP,
+                model_latency,
+                channels.max(1),
+            )),
         };
         match Engine::start(setup, processor) {
             Ok(engine) => {

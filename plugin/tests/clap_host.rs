@@ -413,17 +413,17 @@ fn parameter_events_change_gain_mix_and_bandwidth() {
     let input = stereo_noise(rate as usize);
     let changes = [
         Change {
-            at: 12_000,
+            at: 15_000,
             param: gain,
             value: gain_value(-6.0),
         },
         Change {
-            at: 12_000,
+            at: 15_000,
             param: mix,
             value: 0.5,
         },
         Change {
-            at: 12_000,
+            at: 15_000,
             param: bandwidth,
             value: 3.0,
         },
@@ -433,13 +433,13 @@ fn parameter_events_change_gain_mix_and_bandwidth() {
     // signal without a model, so the mix does not change it).
     let g = 10f32.powf(-6.0 / 20.0);
     assert_delayed(
-        &output[0][..12_000],
-        &input[0][..12_000],
+        &output[0][..15_000],
+        &input[0][..15_000],
         latency,
         1.0,
         "before",
     );
-    let settled = 12_000 + rate as usize / 50 + 1;
+    let settled = 15_000 + rate as usize / 50 + 1;
     for n in settled..output[0].len() {
         let expected = input[0][n - latency] * g;
         assert!((output[0][n] - expected).abs() < 1e-5, "sample {n}");
@@ -563,12 +563,12 @@ fn codec_output_equals_reference_delayed_by_the_reported_latency() {
     let mut plugin = plugin_with_tiny_models();
     plugin.set_render(RenderMode::Offline);
     let mut input = audio.clone();
-    input.resize(audio.len() + 12_000, 0.0);
+    input.resize(audio.len() + 15_000, 0.0);
     let (output, latency) = plugin.render(rate, &[input.clone(), input], &[], Pace::Flat);
     assert_eq!(
         latency,
-        9120 + 2 * MAX_BLOCK + 320,
-        "model latency + two blocks + frame"
+        9120 + 2 * MAX_BLOCK + 2 * 4 * 320,
+        "model latency + two blocks + two steps of four frames"
     );
     // Samples that do not depend on the end of the clip (28.5 frames of lookahead).
     let compared = audio.len() - 9_440;
@@ -616,7 +616,7 @@ fn bandwidth_automation_lands_on_its_frame() {
         },
     ];
     let mut input = audio.clone();
-    input.resize(audio.len() + 12_000, 0.0);
+    input.resize(audio.len() + 15_000, 0.0);
     let (output, latency) = plugin.render(rate, &[input.clone(), input], &changes, Pace::Flat);
 
     let folder = tiny_model_folder();
@@ -663,12 +663,12 @@ fn mel_mode_output_equals_reference_delayed_by_the_reported_latency() {
     plugin.restore(&state);
     plugin.set_render(RenderMode::Offline);
     let mut input = audio.clone();
-    input.resize(audio.len() + 12_000, 0.0);
+    input.resize(audio.len() + 15_000, 0.0);
     let (output, latency) = plugin.render(24_000, &[input.clone(), input], &[], Pace::Flat);
     assert_eq!(
         latency,
-        7680 + 2 * MAX_BLOCK + 256,
-        "mel latency + two blocks + frame"
+        7680 + 2 * MAX_BLOCK + 2 * 4 * 256,
+        "mel latency + two blocks + two steps of four frames"
     );
     let compared = audio.len() - 8_000;
     let peak = reference.iter().fold(0f32, |m, v| m.max(v.abs()));

@@ -562,17 +562,17 @@ fn parameter_changes_with_the_audio_change_gain_mix_and_bandwidth() {
     let input = noise_channels(2, rate as usize);
     let changes = [
         Change {
-            at: 12_000,
+            at: 15_000,
             param: gain,
             value: gain_value(-6.0),
         },
         Change {
-            at: 12_000,
+            at: 15_000,
             param: mix,
             value: 0.5,
         },
         Change {
-            at: 12_000,
+            at: 15_000,
             param: bandwidth,
             value: 1.0,
         },
@@ -580,13 +580,13 @@ fn parameter_changes_with_the_audio_change_gain_mix_and_bandwidth() {
     let (output, latency) = plugin.render(rate, &input, &changes, true);
     let g = 10f32.powf(-6.0 / 20.0);
     assert_delayed(
-        &output[0][..12_000],
-        &input[0][..12_000],
+        &output[0][..15_000],
+        &input[0][..15_000],
         latency,
         1.0,
         "before",
     );
-    let settled = 12_000 + rate as usize / 50 + 1;
+    let settled = 15_000 + rate as usize / 50 + 1;
     for n in settled..output[0].len() {
         let expected = input[0][n - latency] * g;
         assert!((output[0][n] - expected).abs() < 1e-5, "sample {n}");

@@ -64,7 +64,7 @@ impl Engine {
         let resamplers = Plan::resamplers(&setup)?;
         let plan = Plan::new(
             &setup,
-            processor.frame_size(),
+            processor.frame_size() * processor.frames_per_step(),
             processor.latency(),
             resamplers.as_ref().map(|(d, u)| (d, u)),
         );

@@ -6,13 +6,15 @@
 //!   `round((down_delay + processor_latency) * host_rate / 24000) + up_delay`; just the
 //!   processor latency at 24 kHz, where nothing is resampled. Rounding is why other rates are
 //!   exact to within one sample rather than to the sample.
-//! - `buffering = 2 * max_block + granularity`, where the granularity is what the worker must
-//!   gather before it can emit anything: one resampler input chunk, one processor frame and
-//!   one resampler output chunk (one processor frame at 24 kHz). One block because the audio
-//!   thread can only play what was computed from earlier blocks; a second block because the
-//!   input that completes a frame may arrive in the block just before the one that plays it
-//!   (hosts split their callbacks into sub-blocks, e.g. at parameter changes): with two, the
-//!   worker always has at least one whole callback period to compute each frame.
+//! - `buffering = 2 * max_block + granularity + step`, where the granularity is what the worker
+//!   must gather before it can emit anything: one resampler input chunk, one processor step (its
+//!   frames per step) and one resampler output chunk (one step at 24 kHz); `step` is the
+//!   processor step in host samples. The input that completes a step can arrive in the
+//!   callback just before the one that must play its first output sample; with this much
+//!   buffering the worker then still has one callback period plus one step to compute the
+//!   step, so it never falls behind as long as it keeps up on average (computing a step takes
+//!   less than the step lasts), and hosts may split callbacks into sub-blocks (nice-plug does
+//!   at parameter changes).
 
 use vocos_dsp::resample::StreamResampler;
 
@@ -50,7 +52,8 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// `resamplers` are host -> 24 kHz and 24 kHz -> host, `None` at 24 kHz.
+    /// `frame` is the processor's step (frame size times frames per step); `resamplers` are
+    /// host -> 24 kHz and 24 kHz -> host, `None` at 24 kHz.
     pub fn new(
         setup: &EngineSetup,
         frame: usize,
@@ -59,6 +62,7 @@ impl Plan {
     ) -> Self {
         let rate = u64::from(setup.host_rate);
         let to_host_ceil = |n: usize| (n as u64 * rate).div_ceil(u64::from(MODEL_RATE)) as usize;
+        let step = to_host_ceil(frame);
         let (chain, granularity) = match resamplers {
             None => (processor_latency, frame),
             Some((down, up)) => {
@@ -70,7 +74,7 @@ impl Plan {
                 )
             }
         };
-        let buffering = 2 * setup.max_block.max(1) + granularity;
+        let buffering = 2 * setup.max_block.max(1) + granularity + step;
         let latency = chain + buffering;
         // Room for the whole pipeline plus one second of backlog before the audio thread gives
         // up on a stalled worker.

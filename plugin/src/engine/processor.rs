@@ -8,16 +8,24 @@ use vocos_dsp::delay::DelayLine;
 pub const MODEL_RATE: u32 = 24_000;
 
 pub trait StreamProcessor: Send + 'static {
-    /// Samples per channel consumed and produced by every [`Self::process_frame`] call.
+    /// Samples per channel of one frame, the unit of timing (bandwidth changes take effect at
+    /// frame boundaries).
     fn frame_size(&self) -> usize;
+
+    /// Frames the engine gathers before calling [`Self::process_frames`]: batching frames
+    /// saves compute (weights are read once per batch) and adds `(n - 1)` frames of latency.
+    fn frames_per_step(&self) -> usize {
+        1
+    }
 
     /// Algorithmic latency in 24 kHz samples: output sample `n` is the processed input sample
     /// `n - latency()`. Constant for the processor's lifetime.
     fn latency(&self) -> usize;
 
-    /// Processes one frame of every channel: `input[c]` and `output[c]` hold `frame_size()`
-    /// samples. Called on the worker thread only.
-    fn process_frame(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]);
+    /// Processes whole frames of every channel: `input[c]` and `output[c]` hold the same
+    /// number of samples, 1 to `frames_per_step()` frames (fewer where a bandwidth change splits
+    /// a step). Called on the worker thread only.
+    fn process_frames(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]);
 
     /// Selects the bandwidth (0..4 = 1.5 / 3 / 6 / 12 kbps) from the next frame on.
     fn set_bandwidth(&mut self, index: usize);
@@ -31,13 +39,16 @@ pub trait StreamProcessor: Send + 'static {
 /// does not change the latency.
 pub struct Passthrough {
     frame_size: usize,
+    frames_per_step: usize,
     delays: Vec<DelayLine>,
 }
 
 impl Passthrough {
-    pub fn new(frame_size: usize, latency: usize, channels: usize) -> Self {
+    /// Stands in for a model with this frame, step and latency.
+    pub fn new(frame_size: usize, frames_per_step: usize, latency: usize, channels: usize) -> Self {
         Self {
             frame_size,
+            frames_per_step,
             delays: (0..channels).map(|_| DelayLine::new(latency)).collect(),
         }
     }
@@ -48,11 +59,15 @@ impl StreamProcessor for Passthrough {
         self.frame_size
     }
 
+    fn frames_per_step(&self) -> usize {
+        self.frames_per_step
+    }
+
     fn latency(&self) -> usize {
         self.delays.first().map_or(0, DelayLine::delay)
     }
 
-    fn process_frame(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
+    fn process_frames(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
         for ((o, i), delay) in output.iter_mut().zip(input).zip(&mut self.delays) {
             for (o, &i) in o.iter_mut().zip(i.iter()) {
                 *o = delay.process(i);

@@ -31,7 +31,7 @@ impl StreamProcessor for DelayFrames {
     fn latency(&self) -> usize {
         FRAME * self.frames
     }
-    fn process_frame(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
+    fn process_frames(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
         for (c, (i, o)) in input.iter().zip(output.iter_mut()).enumerate() {
             let h = &mut self.history[c];
             h.copy_within(FRAME.., 0);
@@ -48,17 +48,21 @@ impl StreamProcessor for DelayFrames {
     }
 }
 
-/// Outputs the selected bandwidth index as a constant in every frame.
-struct BandwidthProbe(usize);
+/// Outputs the selected bandwidth index as a constant in every frame; takes `.1` frames per
+/// step.
+struct BandwidthProbe(usize, usize);
 
 impl StreamProcessor for BandwidthProbe {
     fn frame_size(&self) -> usize {
         FRAME
     }
+    fn frames_per_step(&self) -> usize {
+        self.1
+    }
     fn latency(&self) -> usize {
         0
     }
-    fn process_frame(&mut self, _: &[&[f32]], output: &mut [&mut [f32]]) {
+    fn process_frames(&mut self, _: &[&[f32]], output: &mut [&mut [f32]]) {
         output.iter_mut().for_each(|o| o.fill(self.0 as f32));
     }
     fn set_bandwidth(&mut self, index: usize) {
@@ -80,7 +84,7 @@ impl StreamProcessor for Gate {
     fn latency(&self) -> usize {
         0
     }
-    fn process_frame(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
+    fn process_frames(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
         if self.hold > 0 {
             self.hold -= 1;
             let _ = self.open.recv_timeout(Duration::from_secs(20));
@@ -180,7 +184,10 @@ fn at_24k_output_is_input_delayed_by_exactly_the_latency() {
             for (frames, how) in [(0, Drive::Wait), (3, Drive::KeepUp)] {
                 let mut e = engine(24_000, channels, block, DelayFrames::boxed(frames, 1.0));
                 let latency = e.latency();
-                assert_eq!(latency, frames * FRAME + 2 * block.unwrap_or(4096) + FRAME);
+                assert_eq!(
+                    latency,
+                    frames * FRAME + 2 * block.unwrap_or(4096) + 2 * FRAME
+                );
                 let input: Vec<Vec<f32>> = (0..channels).map(|c| noise(20_000, c as u32)).collect();
                 let mut signal = input.clone();
                 drive(&mut e, &mut signal, block, how);
@@ -391,24 +398,34 @@ fn a_stalled_worker_restarts_the_stream_instead_of_losing_input_silently() {
     assert_eq!(peak(&signal[0]), 2 * latency, "impulse after the restart");
 }
 
+/// Also with four frames per step: the step is split so the change lands on frame 10, which is
+/// inside the step of frames 8..12.
 #[test]
 fn bandwidth_changes_land_on_the_frame_their_position_maps_to() {
-    let block = 1000;
-    let mut e = engine(24_000, 1, Some(block), Box::new(BandwidthProbe(2)));
-    let latency = e.latency();
-    let mut signal = [vec![0.0; 8 * block]];
-    let mut pos = 0;
-    // At sample 3 * 1000 + 250 = 3250, in frame 10 (3200..3520).
-    for b in blocks(Some(block), signal[0].len()) {
-        if pos == 3 * block {
-            e.set_bandwidth(3, 250);
+    for per_step in [1, 4] {
+        let block = 1000;
+        let mut e = engine(
+            24_000,
+            1,
+            Some(block),
+            Box::new(BandwidthProbe(2, per_step)),
+        );
+        let latency = e.latency();
+        assert_eq!(latency, 2 * block + 2 * per_step * FRAME);
+        let mut signal = [vec![0.0; 8 * block]];
+        let mut pos = 0;
+        // At sample 3 * 1000 + 250 = 3250, in frame 10 (3200..3520).
+        for b in blocks(Some(block), signal[0].len()) {
+            if pos == 3 * block {
+                e.set_bandwidth(3, 250);
+            }
+            e.process(&mut [&mut signal[0][pos..pos + b]], true, || (1.0, 1.0));
+            pos += b;
         }
-        e.process(&mut [&mut signal[0][pos..pos + b]], true, || (1.0, 1.0));
-        pos += b;
+        let switch = signal[0].iter().position(|&s| s == 3.0).unwrap();
+        assert_eq!(switch, 10 * FRAME + latency, "{per_step} frames per step");
+        assert!(signal[0][latency..switch].iter().all(|&s| s == 2.0));
     }
-    let switch = signal[0].iter().position(|&s| s == 3.0).unwrap();
-    assert_eq!(switch, 10 * FRAME + latency);
-    assert!(signal[0][latency..switch].iter().all(|&s| s == 2.0));
 }
 
 #[test]
@@ -430,7 +447,10 @@ fn unsupported_setups_are_errors() {
             max_block: 64,
             detect_fast_host: false,
         };
-        Engine::start(setup, Box::new(Passthrough::new(FRAME, 0, channels.max(1))))
+        Engine::start(
+            setup,
+            Box::new(Passthrough::new(FRAME, 1, 0, channels.max(1))),
+        )
     };
     assert!(matches!(start(48_000, 3), Err(EngineError::Channels(3))));
     assert!(matches!(start(0, 2), Err(EngineError::Rate(0))));
@@ -447,7 +467,7 @@ impl StreamProcessor for SlowIdentity {
     fn latency(&self) -> usize {
         0
     }
-    fn process_frame(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
+    fn process_frames(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
         std::thread::sleep(Duration::from_millis(1));
         for (o, i) in output.iter_mut().zip(input) {
             o.copy_from_slice(i);

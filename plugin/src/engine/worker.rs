@@ -50,8 +50,10 @@ struct Stages {
     host_chunk: usize,
     /// 24 kHz frames per down-resampler output chunk.
     down_out: usize,
-    /// Processor frame.
+    /// Processor frame (the unit of bandwidth timing).
     frame: usize,
+    /// Frames the processor takes per step.
+    per_step: usize,
     /// 24 kHz frames per up-resampler input chunk.
     up_in: usize,
     /// Host frames per up-resampler output chunk.
@@ -122,19 +124,23 @@ impl Worker {
         } = links;
         let ch = setup.channels;
         let frame = processor.frame_size();
+        let per_step = processor.frames_per_step().max(1);
+        let step = frame * per_step;
         let stages = match &resamplers {
             None => Stages {
-                host_chunk: frame,
-                down_out: frame,
+                host_chunk: step,
+                down_out: step,
                 frame,
-                up_in: frame,
-                up_out: frame,
+                per_step,
+                up_in: step,
+                up_out: step,
                 down_delay: 0,
             },
             Some((down, up)) => Stages {
                 host_chunk: down.chunk_in(),
                 down_out: down.chunk_out(),
                 frame,
+                per_step,
                 up_in: up.chunk_in(),
                 up_out: up.chunk_out(),
                 down_delay: down.delay(),
@@ -155,15 +161,15 @@ impl Worker {
             staged: Fifo::new(2 * (stages.host_chunk + setup.max_block.max(1)), ch),
             staged_at: 0,
             stream_start: 0,
-            at_model_rate: Fifo::new(stages.down_out + stages.frame, ch),
-            processed: Fifo::new(stages.up_in + stages.frame, ch),
+            at_model_rate: Fifo::new(stages.down_out + step, ch),
+            processed: Fifo::new(stages.up_in + step, ch),
             frames_done: 0,
             pending: Vec::with_capacity(MAX_PENDING_CHANGES),
             written: 0,
             down_buf: vec![0.0; stages.down_out * ch],
             up_buf: vec![0.0; stages.up_out * ch],
-            frame_in: vec![vec![0.0; frame]; ch],
-            frame_out: vec![vec![0.0; frame]; ch],
+            frame_in: vec![vec![0.0; step]; ch],
+            frame_out: vec![vec![0.0; step]; ch],
         }
     }
 
@@ -211,6 +217,7 @@ impl Worker {
     /// off the audio thread.
     fn replace_processor(&mut self, mut processor: Box<dyn StreamProcessor>) {
         if processor.frame_size() != self.stages.frame
+            || processor.frames_per_step().max(1) != self.stages.per_step
             || processor.latency() != self.processor.latency()
         {
             return;
@@ -271,7 +278,7 @@ impl Worker {
     /// Whether the output ring can take everything one input chunk may produce.
     fn output_has_room(&self) -> bool {
         let s = self.stages;
-        let up_chunks = (s.down_out + 2 * s.frame) / s.up_in + 2;
+        let up_chunks = (s.down_out + 2 * s.frame * s.per_step) / s.up_in + 2;
         self.output.vacant_len() >= up_chunks * s.up_out * self.channels
     }
 
@@ -292,9 +299,15 @@ impl Worker {
         self.staged.consume_frames(s.host_chunk);
         self.staged_at += s.host_chunk as u64;
 
-        while self.at_model_rate.frames() >= s.frame {
-            self.apply_due_bandwidth();
-            self.run_frame();
+        while self.at_model_rate.frames() >= s.frame * s.per_step {
+            // One step, split where a bandwidth change is due so it lands on its frame.
+            let mut done = 0;
+            while done < s.per_step {
+                self.apply_due_bandwidth();
+                let run = self.frames_until_change().min(s.per_step - done);
+                self.run_frames(run);
+                done += run;
+            }
         }
         while self.processed.frames() >= s.up_in {
             let chunk = &self.processed.data[..s.up_in * ch];
@@ -327,25 +340,46 @@ impl Worker {
         }
     }
 
-    /// Runs the processor on the next frame; non-finite output becomes silence.
-    fn run_frame(&mut self) {
+    /// Frames from the next one until the first pending bandwidth change is due (at least 1;
+    /// `usize::MAX` if none is pending).
+    fn frames_until_change(&self) -> usize {
+        self.pending.first().map_or(usize::MAX, |&(_, at)| {
+            let frame = self.change_frame(at);
+            (frame.saturating_sub(self.frames_done) as usize).max(1)
+        })
+    }
+
+    /// The frame of the current stream that input frame `at` (absolute) falls into.
+    fn change_frame(&self, at: u64) -> u64 {
+        let s = self.stages;
+        let in_stream = at.saturating_sub(self.stream_start);
+        let at_24k =
+            in_stream * u64::from(MODEL_RATE) / u64::from(self.host_rate) + s.down_delay as u64;
+        at_24k / s.frame as u64
+    }
+
+    /// Runs the processor on the next `count` frames; non-finite output becomes silence.
+    fn run_frames(&mut self, count: usize) {
         let ch = self.channels;
-        let frame = self.stages.frame;
-        for (i, &s) in self.at_model_rate.data[..frame * ch].iter().enumerate() {
+        let len = self.stages.frame * count;
+        for (i, &s) in self.at_model_rate.data[..len * ch].iter().enumerate() {
             self.frame_in[i % ch][i / ch] = s;
         }
-        self.at_model_rate.consume_frames(frame);
+        self.at_model_rate.consume_frames(len);
         let (first_in, rest_in) = self.frame_in.split_at(1);
-        let inputs: [&[f32]; 2] = [&first_in[0], rest_in.first().map_or(&[], |c| c)];
+        let inputs: [&[f32]; 2] = [
+            &first_in[0][..len],
+            rest_in.first().map_or(&[], |c| &c[..len]),
+        ];
         let (first_out, rest_out) = self.frame_out.split_at_mut(1);
         let mut outputs: [&mut [f32]; 2] = [
-            &mut first_out[0],
-            rest_out.first_mut().map_or(&mut [], |c| c),
+            &mut first_out[0][..len],
+            rest_out.first_mut().map_or(&mut [], |c| &mut c[..len]),
         ];
         self.processor
-            .process_frame(&inputs[..ch], &mut outputs[..ch]);
-        self.frames_done += 1;
-        for n in 0..frame {
+            .process_frames(&inputs[..ch], &mut outputs[..ch]);
+        self.frames_done += count as u64;
+        for n in 0..len {
             for c in 0..ch {
                 let s = self.frame_out[c][n];
                 self.processed
