@@ -645,3 +645,56 @@ fn three_activation_cycles_give_the_same_latency_and_output() {
         assert_same(&output, &first, &format!("cycle {cycle}"));
     }
 }
+
+/// With the tiny codec chosen as the model folder (as a restored project would have it), the
+/// VST3 plugin at 24 kHz outputs the reference `Vocos.forward(audio, bandwidth_id=2)` delayed by
+/// the reported latency, within 1e-4 of the reference peak.
+#[test]
+fn codec_output_equals_reference_delayed_by_the_reported_latency() {
+    let _serial = serial();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../model/tests/fixtures/tiny")
+        .canonicalize()
+        .unwrap();
+    let folder = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("vst3-tiny-models");
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&folder).unwrap();
+    for (name, fixture) in [
+        ("encodec_24khz", "encodec_th"),
+        ("vocos-encodec-24khz", "vocos_encodec"),
+    ] {
+        std::os::unix::fs::symlink(fixtures.join(fixture), folder.join(name)).unwrap();
+    }
+    let goldens = candle_core::safetensors::load(
+        fixtures.join("goldens_encodec.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let get = |name: &str| {
+        goldens[name]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    };
+    let (audio, reference) = (get("audio"), get("audio_out_2"));
+
+    let plugin = Plugin::load();
+    let mut state = plugin.save();
+    state["fields"]["model-path"] =
+        serde_json::Value::String(serde_json::to_string(&folder.display().to_string()).unwrap());
+    plugin.restore(&state);
+    let mut input = audio.clone();
+    input.resize(audio.len() + 15_000, 0.0);
+    let (output, latency) = plugin.render(24_000, &[input.clone(), input], &[], true);
+    let compared = audio.len() - 9_440;
+    let peak = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = (0..compared)
+        .map(|n| (output[0][latency + n] - reference[n]).abs())
+        .fold(0f32, f32::max);
+    println!(
+        "VST3 codec at 24 kHz: max |error| / peak = {:.3e}",
+        worst / peak
+    );
+    assert!(worst <= 1e-4 * peak, "error {worst} vs peak {peak}");
+}
