@@ -503,31 +503,6 @@ fn three_activation_cycles_give_the_same_latency_and_output() {
     }
 }
 
-/// A model folder laid out as the hub downloads, pointing at the committed tiny random-weight
-/// fixtures (made once per test process; the tests run in parallel).
-fn tiny_model_folder() -> std::path::PathBuf {
-    static FOLDER: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    FOLDER.get_or_init(make_tiny_model_folder).clone()
-}
-
-fn make_tiny_model_folder() -> std::path::PathBuf {
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../model/tests/fixtures/tiny")
-        .canonicalize()
-        .unwrap();
-    let folder = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tiny-models");
-    let _ = std::fs::remove_dir_all(&folder);
-    std::fs::create_dir_all(&folder).unwrap();
-    for (name, fixture) in [
-        ("encodec_24khz", "encodec_th"),
-        ("vocos-encodec-24khz", "vocos_encodec"),
-        ("vocos-mel-24khz", "vocos_mel"),
-    ] {
-        std::os::unix::fs::symlink(fixtures.join(fixture), folder.join(name)).unwrap();
-    }
-    folder
-}
-
 /// The plugin with the tiny models chosen as its model folder, as a restored project would have.
 fn plugin_with_tiny_models() -> Clap {
     let mut plugin = Clap::load();
@@ -537,17 +512,6 @@ fn plugin_with_tiny_models() -> Clap {
         serde_json::Value::String(serde_json::to_string(&folder).unwrap());
     plugin.restore(&state);
     plugin
-}
-
-fn golden(name: &str) -> Vec<f32> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../model/tests/fixtures/tiny/goldens_encodec.safetensors");
-    let tensors = candle_core::safetensors::load(path, &candle_core::Device::Cpu).unwrap();
-    tensors[name]
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap()
 }
 
 /// Through the CLAP host at 24 kHz, the plugin running the (tiny) codec outputs the reference
@@ -701,20 +665,4 @@ fn codec_bounce_equals_real_time_playback() {
         "unflagged flat-out render vs real time",
     );
     assert_same(&real_time, &offline, "offline render vs real time");
-}
-
-/// Equal outputs, or a panic naming the first differing sample.
-fn assert_same(a: &[Vec<f32>], b: &[Vec<f32>], what: &str) {
-    for (c, (x, y)) in a.iter().zip(b).enumerate() {
-        if let Some(n) = x.iter().zip(y).position(|(p, q)| p != q) {
-            let first = |v: &[f32]| v.iter().position(|&s| s != 0.0);
-            panic!(
-                "{what}: channel {c} differs from sample {n} ({} vs {}); first sound at {:?} vs {:?}",
-                x[n],
-                y[n],
-                first(x),
-                first(y)
-            );
-        }
-    }
 }

@@ -434,22 +434,6 @@ fn assert_close(value: f64, expected: f64) {
     assert!((value - expected).abs() < 1e-6, "{value} != {expected}");
 }
 
-/// Equal outputs, or a panic naming the first differing sample.
-fn assert_same(a: &[Vec<f32>], b: &[Vec<f32>], what: &str) {
-    for (c, (x, y)) in a.iter().zip(b).enumerate() {
-        if let Some(n) = x.iter().zip(y).position(|(p, q)| p != q) {
-            let first = |v: &[f32]| v.iter().position(|&s| s != 0.0);
-            panic!(
-                "{what}: channel {c} differs from sample {n} ({} vs {}); first sound at {:?} vs {:?}",
-                x[n],
-                y[n],
-                first(x),
-                first(y)
-            );
-        }
-    }
-}
-
 fn noise_channels(channels: usize, len: usize) -> Vec<Vec<f32>> {
     (0..channels).map(|c| noise(len, 10 + c as u32)).collect()
 }
@@ -652,32 +636,8 @@ fn three_activation_cycles_give_the_same_latency_and_output() {
 #[test]
 fn codec_output_equals_reference_delayed_by_the_reported_latency() {
     let _serial = serial();
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../model/tests/fixtures/tiny")
-        .canonicalize()
-        .unwrap();
-    let folder = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("vst3-tiny-models");
-    let _ = std::fs::remove_dir_all(&folder);
-    std::fs::create_dir_all(&folder).unwrap();
-    for (name, fixture) in [
-        ("encodec_24khz", "encodec_th"),
-        ("vocos-encodec-24khz", "vocos_encodec"),
-    ] {
-        std::os::unix::fs::symlink(fixtures.join(fixture), folder.join(name)).unwrap();
-    }
-    let goldens = candle_core::safetensors::load(
-        fixtures.join("goldens_encodec.safetensors"),
-        &candle_core::Device::Cpu,
-    )
-    .unwrap();
-    let get = |name: &str| {
-        goldens[name]
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap()
-    };
-    let (audio, reference) = (get("audio"), get("audio_out_2"));
+    let folder = tiny_model_folder();
+    let (audio, reference) = (golden("audio"), golden("audio_out_2"));
 
     let plugin = Plugin::load();
     let mut state = plugin.save();

@@ -110,3 +110,56 @@ pub fn assert_delayed(output: &[f32], input: &[f32], delay: usize, gain: f32, wh
         );
     }
 }
+
+/// A model folder laid out as the hub downloads, pointing at the committed tiny random-weight
+/// fixtures (made once per test process; the tests run in parallel).
+pub fn tiny_model_folder() -> std::path::PathBuf {
+    static FOLDER: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    FOLDER.get_or_init(make_tiny_model_folder).clone()
+}
+
+fn make_tiny_model_folder() -> std::path::PathBuf {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../model/tests/fixtures/tiny")
+        .canonicalize()
+        .unwrap();
+    let folder = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tiny-models");
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&folder).unwrap();
+    for (name, fixture) in [
+        ("encodec_24khz", "encodec_th"),
+        ("vocos-encodec-24khz", "vocos_encodec"),
+        ("vocos-mel-24khz", "vocos_mel"),
+    ] {
+        std::os::unix::fs::symlink(fixtures.join(fixture), folder.join(name)).unwrap();
+    }
+    folder
+}
+
+/// A float tensor of the tiny EnCodec goldens, flattened.
+pub fn golden(name: &str) -> Vec<f32> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../model/tests/fixtures/tiny/goldens_encodec.safetensors");
+    let tensors = candle_core::safetensors::load(path, &candle_core::Device::Cpu).unwrap();
+    tensors[name]
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
+}
+
+/// Equal outputs, or a panic naming the first differing sample.
+pub fn assert_same(a: &[Vec<f32>], b: &[Vec<f32>], what: &str) {
+    for (c, (x, y)) in a.iter().zip(b).enumerate() {
+        if let Some(n) = x.iter().zip(y).position(|(p, q)| p != q) {
+            let first = |v: &[f32]| v.iter().position(|&s| s != 0.0);
+            panic!(
+                "{what}: channel {c} differs from sample {n} ({} vs {}); first sound at {:?} vs {:?}",
+                x[n],
+                y[n],
+                first(x),
+                first(y)
+            );
+        }
+    }
+}
