@@ -34,8 +34,6 @@ pub enum ModelError {
     Config { path: PathBuf, reason: String },
     #[error("{dir}: no weights found (looked for {looked_for})")]
     NoWeightsInDir { dir: PathBuf, looked_for: String },
-    #[error("{path}: {reason}")]
-    Unsupported { path: PathBuf, reason: String },
     #[error("invalid input: {0}")]
     Input(String),
     #[error("tensor computation failed: {0}")]
