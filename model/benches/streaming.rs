@@ -3,8 +3,11 @@
 //!
 //!     VOCOS_FULLSIZE_DIR=DIR cargo xtask bench        (one thread: RAYON_NUM_THREADS=1)
 //!
-//! Every stage runs the way the plugin runs it: one 320-sample frame (256 for the mel variant)
-//! per call, unless the row says otherwise. Compute cost does not depend on the weight values.
+//! Stages run one 320-sample frame (256 for the mel variant) per call unless the row says
+//! otherwise; the plugin runs 4 frames per call with both channels of a stereo track in one
+//! stream ("stereo, 4 frames"). Stereo rows give the real-time factor per channel: seconds of
+//! audio of all channels per second of compute. Compute cost does not depend on the weight
+//! values.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -47,7 +50,38 @@ fn rtf(work: impl FnOnce()) -> f64 {
 }
 
 fn row(stage: &str, rtf: f64, reference: &str) {
-    println!("| {stage:<46} | {rtf:>7.1}x | {reference:<28} |");
+    println!("| {stage:<52} | {rtf:>7.1}x | {reference:<28} |");
+}
+
+/// The second channel of the stereo rows: the test signal reversed.
+fn right_channel(audio: &[f32]) -> Vec<f32> {
+    audio.iter().rev().copied().collect()
+}
+
+/// Pushes `channels` in chunks of `chunk` samples through `push`; returns the real-time factor
+/// per channel.
+fn rtf_channels(channels: &[&[f32]], chunk: usize, mut push: impl FnMut(&[&[f32]])) -> f64 {
+    let len = channels[0].len();
+    let r = rtf(|| {
+        for start in (0..len).step_by(chunk) {
+            let end = (start + chunk).min(len);
+            let pieces: Vec<&[f32]> = channels.iter().map(|c| &c[start..end]).collect();
+            push(&pieces);
+        }
+    });
+    r * channels.len() as f64
+}
+
+/// Labels and channel sets of the configurations measured for the whole streams.
+fn configurations<'a>(
+    left: &'a [f32],
+    right: &'a [f32],
+) -> [(&'static str, Vec<&'a [f32]>, usize); 3] {
+    [
+        ("mono, 1 frame", vec![left], 1),
+        ("mono, 4 frames", vec![left], 4),
+        ("stereo, 4 frames", vec![left, right], 4),
+    ]
 }
 
 fn peak_memory_mb() -> Option<f64> {
@@ -74,22 +108,28 @@ fn main() {
     let hop = 320;
 
     println!(
-        "| stage (per frame unless stated)                | RTF      | reference (MODEL_FACTS §9)   |"
+        "| stage (1 frame per call unless stated)               | RTF      | reference (MODEL_FACTS §9)   |"
     );
     println!(
-        "|------------------------------------------------|----------|------------------------------|"
+        "|------------------------------------------------------|----------|------------------------------|"
     );
+    let right = right_channel(&audio);
 
-    let mut encoder = EncoderStream::new(encodec.clone());
     let mut latents = Vec::new();
-    let r = rtf(|| {
-        for frame in audio.chunks(hop) {
-            if let Some(l) = encoder.push(frame).unwrap() {
-                latents.push(l);
+    for (label, channels, frames) in configurations(&audio, &right) {
+        let mut encoder = EncoderStream::new(encodec.clone(), channels.len());
+        latents.clear();
+        let r = rtf_channels(&channels, frames * hop, |pieces| {
+            if let Some(l) = encoder.push(pieces).unwrap() {
+                latents.push(l.get(0).unwrap());
             }
-        }
-    });
-    row("EnCodec encoder", r, "enc_q@6 15.3x (whole file)");
+        });
+        row(
+            &format!("EnCodec encoder, {label}"),
+            r,
+            "enc_q@6 15.3x (whole file)",
+        );
+    }
     let latent = Tensor::cat(&latents, 0).unwrap();
     let frames = latent.dim(0).unwrap();
 
@@ -112,8 +152,8 @@ fn main() {
         .map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5)
         .collect();
     for (id, kbps) in KBPS.iter().enumerate() {
-        let mut stream = VocosStream::new(vocos.clone()).unwrap();
-        let mut out = Vec::new();
+        let mut stream = VocosStream::new(vocos.clone(), 1).unwrap();
+        let mut out = [Vec::new()];
         let r = rtf(|| {
             for frame in features.chunks(dim) {
                 stream.push_frames(frame, Some(&[id]), &mut out).unwrap();
@@ -122,6 +162,25 @@ fn main() {
         row(
             &format!("Vocos backbone + head + ISTFT at {kbps} kbps"),
             r,
+            "vocos_dec 64x (whole file)",
+        );
+    }
+    for (label, channels, per_call) in [("mono, 4 frames", 1, 4), ("stereo, 4 frames", 2, 4)] {
+        let mut stream = VocosStream::new(vocos.clone(), channels).unwrap();
+        let mut out = vec![Vec::new(); channels];
+        let ids = [3; 4];
+        let r = rtf(|| {
+            for chunk in features.chunks(per_call * dim) {
+                let both: Vec<f32> = (0..channels).flat_map(|_| chunk.iter().copied()).collect();
+                let n = chunk.len() / dim;
+                stream
+                    .push_frames(&both, Some(&ids[..n]), &mut out)
+                    .unwrap();
+            }
+        });
+        row(
+            &format!("Vocos backbone + head + ISTFT, {label}"),
+            r * channels as f64,
             "vocos_dec 64x (whole file)",
         );
     }
@@ -143,46 +202,36 @@ fn main() {
     row("ISTFT (irfft 1280 + overlap-add)", r, "");
 
     for (id, kbps) in KBPS.iter().enumerate() {
-        let mut stream = CodecStream::new(encodec.clone(), vocos.clone(), id).unwrap();
-        let mut out = Vec::with_capacity(audio.len());
-        let r = rtf(|| {
-            for frame in audio.chunks(hop) {
-                stream.push(frame, &mut out).unwrap();
+        for (label, channels, frames) in configurations(&audio, &right) {
+            if id < 3 && frames > 1 {
+                continue;
             }
-        });
-        row(
-            &format!("whole pipeline at {kbps} kbps"),
-            r,
-            &format!("full@{kbps} ~12x (whole file)"),
-        );
-    }
-    for frames_per_push in [4, 16] {
-        let mut stream = CodecStream::new(encodec.clone(), vocos.clone(), 3).unwrap();
-        let mut out = Vec::with_capacity(audio.len());
-        let r = rtf(|| {
-            for chunk in audio.chunks(hop * frames_per_push) {
-                stream.push(chunk, &mut out).unwrap();
-            }
-        });
-        row(
-            &format!("whole pipeline at 12 kbps, {frames_per_push} frames per push"),
-            r,
-            "full@12 11.7x (whole file)",
-        );
+            let mut stream =
+                CodecStream::new(encodec.clone(), vocos.clone(), id, channels.len()).unwrap();
+            let mut out = vec![Vec::with_capacity(audio.len()); channels.len()];
+            let r = rtf_channels(&channels, frames * hop, |pieces| {
+                stream.push(pieces, &mut out).unwrap()
+            });
+            row(
+                &format!("whole pipeline at {kbps} kbps, {label}"),
+                r,
+                &format!("full@{kbps} ~12x (whole file)"),
+            );
+        }
     }
 
-    let mut mel = MelStream::new(vocos_mel.clone()).unwrap();
-    let mut out = Vec::with_capacity(audio.len());
-    let r = rtf(|| {
-        for frame in audio.chunks(mel.hop()) {
-            mel.push(frame, &mut out).unwrap();
-        }
-    });
-    row(
-        "mel variant, whole pipeline (256-sample frames)",
-        r,
-        "mel_dec 27.9x (whole file)",
-    );
+    for (label, channels, frames) in configurations(&audio, &right) {
+        let mut mel = MelStream::new(vocos_mel.clone(), channels.len()).unwrap();
+        let mut out = vec![Vec::with_capacity(audio.len()); channels.len()];
+        let r = rtf_channels(&channels, frames * mel.hop(), |pieces| {
+            mel.push(pieces, &mut out).unwrap()
+        });
+        row(
+            &format!("mel variant, whole pipeline, {label}"),
+            r,
+            "mel_dec 27.9x (whole file)",
+        );
+    }
 
     // Keep the compiler from discarding the work.
     let _ = Tensor::zeros(1, candle_core::DType::F32, &Device::Cpu);

@@ -8,6 +8,9 @@
 //! is. After `T` input samples (a multiple of 320) the samples `n < T - 9120` are final: the
 //! stream emits `T` samples, the first 9120 silent, then the offline output. Pushing a partial
 //! frame emits nothing for it until the frame completes, so any chunking gives the same stream.
+//!
+//! A stream carries one or more channels in step (the same bandwidth for all): each of them
+//! equals its own mono stream, and every layer reads its weights once for all of them.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -37,14 +40,22 @@ pub struct CodecStream {
     silence: usize,
     /// Samples of the current partial input frame.
     partial: usize,
+    /// Codebook counts and ids of every encoded row (frame of a channel), channel-major.
+    row_counts: Vec<usize>,
     features: Vec<f32>,
     codebook_counts: Vec<usize>,
     ids: Vec<usize>,
 }
 
 impl CodecStream {
-    /// `bandwidth_id` indexes the Vocos model's bandwidths (0..4 for 1.5 / 3 / 6 / 12 kbps).
-    pub fn new(encodec: Arc<Encodec>, vocos: Arc<Vocos>, bandwidth_id: usize) -> Result<Self> {
+    /// A stream of `channels` signals; `bandwidth_id` indexes the Vocos model's bandwidths (0..4
+    /// for 1.5 / 3 / 6 / 12 kbps).
+    pub fn new(
+        encodec: Arc<Encodec>,
+        vocos: Arc<Vocos>,
+        bandwidth_id: usize,
+        channels: usize,
+    ) -> Result<Self> {
         if !matches!(vocos.frontend, Frontend::Encodec { .. }) {
             return Err(ModelError::Input(
                 "the codec stream needs the EnCodec variant of Vocos".into(),
@@ -59,8 +70,8 @@ impl CodecStream {
             )));
         }
         Ok(Self {
-            encoder: EncoderStream::new(encodec.clone()),
-            decoder: VocosStream::new(vocos.clone())?,
+            encoder: EncoderStream::new(encodec.clone(), channels),
+            decoder: VocosStream::new(vocos.clone(), channels)?,
             encodec,
             vocos,
             bandwidth_id,
@@ -68,6 +79,7 @@ impl CodecStream {
             frames_in: 0,
             silence: 0,
             partial: 0,
+            row_counts: Vec::new(),
             features: Vec::new(),
             codebook_counts: Vec::new(),
             ids: Vec::new(),
@@ -85,45 +97,68 @@ impl CodecStream {
         Ok(())
     }
 
-    /// Feeds finite 24 kHz mono samples; appends the output samples that became final to `out`.
-    pub fn push(&mut self, audio: &[f32], out: &mut Vec<f32>) -> Result<()> {
+    pub fn channels(&self) -> usize {
+        self.encoder.channels()
+    }
+
+    /// Feeds the next finite 24 kHz samples of every channel (as many for each); appends the
+    /// output samples that became final to `out[channel]`.
+    pub fn push(&mut self, audio: &[&[f32]], out: &mut [Vec<f32>]) -> Result<()> {
+        let channels = self.channels();
+        if audio.len() != channels || out.len() != channels {
+            return Err(ModelError::Input(format!(
+                "{} inputs and {} outputs for a stream of {channels} channels",
+                audio.len(),
+                out.len()
+            )));
+        }
         let hop = self.hop();
+        let len = audio[0].len();
+        if audio.iter().any(|a| a.len() != len) {
+            return Err(ModelError::Input("channels of different lengths".into()));
+        }
         // Bandwidth ids of the frames this push starts.
         let mut pos = self.partial;
-        for _ in audio {
+        for _ in 0..len {
             if pos == 0 {
                 self.frame_ids.push_back(self.bandwidth_id);
             }
             pos = (pos + 1) % hop;
         }
-        let completed = (self.partial + audio.len()) / hop;
-        self.partial = (self.partial + audio.len()) % hop;
+        let completed = (self.partial + len) / hop;
+        self.partial = (self.partial + len) % hop;
         self.frames_in += completed;
 
         // The silent start: one sample per input sample until the latency is covered.
         let silence = (self.frames_in * hop).min(LATENCY) - self.silence;
-        out.extend(std::iter::repeat_n(0.0, silence));
+        for out in out.iter_mut() {
+            out.extend(std::iter::repeat_n(0.0, silence));
+        }
         self.silence += silence;
 
         let Some(latent) = self.encoder.push(audio)? else {
             return Ok(());
         };
-        let frames = latent.dim(0)?;
+        let (_, frames, dim) = latent.dims3()?;
         self.ids.clear();
         self.ids.extend(self.frame_ids.drain(..frames));
         self.codebook_counts.clear();
         for &id in &self.ids {
             self.codebook_counts.push(self.vocos.codebooks_for_id(id)?);
         }
+        self.row_counts.clear();
+        for _ in 0..channels {
+            self.row_counts.extend_from_slice(&self.codebook_counts);
+        }
         let codes = self
             .encodec
             .quantizer()
-            .encode_frames(&latent, &self.codebook_counts)?;
+            .encode_frames(&latent.reshape((channels * frames, dim))?, &self.row_counts)?;
         let Frontend::Encodec { codebooks, .. } = &self.vocos.frontend else {
             unreachable!("checked in new");
         };
         let dim = codebooks.dim;
-        self.features.resize(frames * dim, 0.0);
+        self.features.resize(channels * frames * dim, 0.0);
         for (frame, out) in codes.iter().zip(self.features.chunks_exact_mut(dim)) {
             codebooks.frame(frame.iter().copied(), out);
         }

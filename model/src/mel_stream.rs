@@ -18,8 +18,11 @@ use crate::vocos::{Frontend, Vocos, VocosStream};
 /// minimum of the released mel model (MODEL_FACTS §7).
 pub const MEL_LATENCY: usize = 7680;
 
+/// One or more channels in step, each equal to its own mono stream; the decoder reads its
+/// weights once for all of them.
 pub struct MelStream {
-    analysis: LogMelStream,
+    /// Per channel.
+    analysis: Vec<LogMelStream>,
     decoder: VocosStream,
     hop: usize,
     /// Input samples since the stream start.
@@ -27,22 +30,28 @@ pub struct MelStream {
     /// Silent samples emitted so far.
     silence: usize,
     features: Vec<f32>,
+    /// One channel's features of a push.
+    channel_features: Vec<f32>,
 }
 
 impl MelStream {
-    pub fn new(vocos: Arc<Vocos>) -> Result<Self> {
+    /// A stream of `channels` signals.
+    pub fn new(vocos: Arc<Vocos>, channels: usize) -> Result<Self> {
         let Frontend::Mel(mel) = &vocos.frontend else {
             return Err(ModelError::Input(
                 "the mel stream needs the mel variant of Vocos".into(),
             ));
         };
         Ok(Self {
-            analysis: LogMelStream::new(mel.analyser()?),
+            analysis: (0..channels)
+                .map(|_| Ok(LogMelStream::new(mel.analyser()?)))
+                .collect::<Result<_>>()?,
             hop: vocos.hop_length(),
-            decoder: VocosStream::new(vocos)?,
+            decoder: VocosStream::new(vocos, channels)?,
             samples_in: 0,
             silence: 0,
             features: Vec::new(),
+            channel_features: Vec::new(),
         })
     }
 
@@ -50,15 +59,38 @@ impl MelStream {
         self.hop
     }
 
-    /// Feeds finite 24 kHz mono samples; appends the output samples that became final to `out`.
-    pub fn push(&mut self, audio: &[f32], out: &mut Vec<f32>) -> Result<()> {
-        self.samples_in += audio.len();
+    pub fn channels(&self) -> usize {
+        self.analysis.len()
+    }
+
+    /// Feeds the next finite 24 kHz samples of every channel (as many for each); appends the
+    /// output samples that became final to `out[channel]`.
+    pub fn push(&mut self, audio: &[&[f32]], out: &mut [Vec<f32>]) -> Result<()> {
+        let channels = self.channels();
+        if audio.len() != channels || out.len() != channels {
+            return Err(ModelError::Input(format!(
+                "{} inputs and {} outputs for a stream of {channels} channels",
+                audio.len(),
+                out.len()
+            )));
+        }
+        let len = audio[0].len();
+        if audio.iter().any(|a| a.len() != len) {
+            return Err(ModelError::Input("channels of different lengths".into()));
+        }
+        self.samples_in += len;
         let whole = self.samples_in / self.hop * self.hop;
         let silence = whole.min(MEL_LATENCY) - self.silence;
-        out.extend(std::iter::repeat_n(0.0, silence));
+        for out in out.iter_mut() {
+            out.extend(std::iter::repeat_n(0.0, silence));
+        }
         self.silence += silence;
         self.features.clear();
-        self.analysis.push(audio, &mut self.features);
+        for (analysis, audio) in self.analysis.iter_mut().zip(audio) {
+            self.channel_features.clear();
+            analysis.push(audio, &mut self.channel_features);
+            self.features.extend_from_slice(&self.channel_features);
+        }
         if self.features.is_empty() {
             return Ok(());
         }
@@ -67,7 +99,7 @@ impl MelStream {
 
     /// Back to the stream start.
     pub fn reset(&mut self) {
-        self.analysis.reset();
+        self.analysis.iter_mut().for_each(LogMelStream::reset);
         self.decoder.reset();
         self.samples_in = 0;
         self.silence = 0;

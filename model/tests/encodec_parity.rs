@@ -265,7 +265,9 @@ fn chunked_conv_stack_equals_the_whole_signal_pass() {
         for chunk in [1, 2, 3, 7, 64] {
             let chunked = to_vec(&model.encoder().forward_in_chunks(&x, chunk).unwrap());
             let err = relative_error(&chunked, &whole);
-            assert!(err <= 1e-6, "chunks of {chunk} frames: {err:e}");
+            // Short chunks run the packed kernels, long ones gemm: only the summation order
+            // differs (2.3e-6 seen); a chunking mistake is off by far more.
+            assert!(err <= 1e-5, "chunks of {chunk} frames: {err:e}");
         }
     }
 }

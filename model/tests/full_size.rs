@@ -152,12 +152,15 @@ fn full_size_streams_match_reference() {
         let chunkings: &[usize] = if id == 3 { &[1, 333, 4096] } else { &[320] };
         for &chunk in chunkings {
             // The codes the stream computes: the streamed encoder with the same chunking.
-            let mut encoder = EncoderStream::new(encodec.clone());
+            let mut encoder = EncoderStream::new(encodec.clone(), 1);
             let latents: Vec<_> = audio
                 .chunks(chunk)
-                .filter_map(|piece| encoder.push(piece).unwrap())
+                .filter_map(|piece| encoder.push(&[piece]).unwrap())
                 .collect();
-            let latent = candle_core::Tensor::cat(&latents, 0).unwrap();
+            let latent = candle_core::Tensor::cat(&latents, 1)
+                .unwrap()
+                .squeeze(0)
+                .unwrap();
             let frames = latent.dim(0).unwrap();
             let codes = encodec
                 .quantizer()
@@ -181,10 +184,12 @@ fn full_size_streams_match_reference() {
             );
             assert!(worst_margin < 1e-2 && flipped.len() * 50 < frames);
 
-            let mut stream = CodecStream::new(encodec.clone(), vocos.clone(), id).unwrap();
+            let mut stream = CodecStream::new(encodec.clone(), vocos.clone(), id, 1).unwrap();
             let mut out = Vec::new();
             for piece in audio.chunks(chunk) {
-                stream.push(piece, &mut out).unwrap();
+                stream
+                    .push(&[piece], std::slice::from_mut(&mut out))
+                    .unwrap();
             }
             let reach = |t: usize| {
                 let lo = ((t as i64 - 28) * 320 - 480).max(0) as usize;
@@ -209,12 +214,14 @@ fn full_size_streams_match_reference() {
     let g = goldens(dir().join("goldens_mel.safetensors"));
     let audio = floats(&g, "audio");
     let reference = floats(&g, "audio_out");
-    let mut stream = MelStream::new(Vocos::load(&dir().join("vocos_mel")).unwrap()).unwrap();
+    let mut stream = MelStream::new(Vocos::load(&dir().join("vocos_mel")).unwrap(), 1).unwrap();
     for chunk in [1, 4096] {
         stream.reset();
         let mut out = Vec::new();
         for piece in audio.chunks(chunk) {
-            stream.push(piece, &mut out).unwrap();
+            stream
+                .push(&[piece], std::slice::from_mut(&mut out))
+                .unwrap();
         }
         let n = out.len() - MEL_LATENCY;
         assert_close(

@@ -36,7 +36,7 @@ fn codes(g: &std::collections::HashMap<String, Tensor>, key: &str) -> Vec<Vec<u3
 fn streamed_vocos_equals_offline_decode_for_every_bandwidth_and_grouping() {
     let g = goldens(tiny("goldens_encodec.safetensors"));
     let vocos = Vocos::load(&tiny("vocos_encodec")).unwrap();
-    let mut stream = VocosStream::new(vocos.clone()).unwrap();
+    let mut stream = VocosStream::new(vocos.clone(), 1).unwrap();
     for (id, key) in KEYS.iter().enumerate() {
         let features = vocos.codes_to_features(&codes(&g, key)).unwrap();
         let offline = vocos.decode(&features, Some(id)).unwrap();
@@ -48,7 +48,9 @@ fn streamed_vocos_equals_offline_decode_for_every_bandwidth_and_grouping() {
             let mut out = Vec::new();
             for chunk in rows.chunks(group * dim) {
                 let ids = vec![id; chunk.len() / dim];
-                stream.push_frames(chunk, Some(&ids), &mut out).unwrap();
+                stream
+                    .push_frames(chunk, Some(&ids), std::slice::from_mut(&mut out))
+                    .unwrap();
             }
             // 27 frames of lookahead, and the 'same' trim of 480 samples.
             assert_eq!(
@@ -77,12 +79,14 @@ fn streamed_codec_equals_reference_forward_delayed_by_the_latency() {
     let vocos = Vocos::load(&tiny("vocos_encodec")).unwrap();
     for id in 0..KEYS.len() {
         let reference = floats(&g, &format!("audio_out_{id}"));
-        let mut stream = CodecStream::new(encodec.clone(), vocos.clone(), id).unwrap();
+        let mut stream = CodecStream::new(encodec.clone(), vocos.clone(), id, 1).unwrap();
         for chunk in CHUNKINGS {
             stream.reset();
             let mut out = Vec::new();
             for piece in audio.chunks(chunk) {
-                stream.push(piece, &mut out).unwrap();
+                stream
+                    .push(&[piece], std::slice::from_mut(&mut out))
+                    .unwrap();
             }
             assert_eq!(out.len(), audio.len() / 320 * 320, "id {id} chunk {chunk}");
             assert!(out[..LATENCY].iter().all(|&s| s == 0.0));
@@ -115,7 +119,7 @@ fn per_frame_bandwidth_equals_offline_with_the_same_frame_ids() {
         vocos_model::codec_stream::offline_with_frame_ids(&encodec, &vocos, &audio, &ids).unwrap();
 
     for chunk in [1, 320, 333] {
-        let mut stream = CodecStream::new(encodec.clone(), vocos.clone(), ids[0]).unwrap();
+        let mut stream = CodecStream::new(encodec.clone(), vocos.clone(), ids[0], 1).unwrap();
         let mut out = Vec::new();
         let mut pushed = 0;
         while pushed < audio.len() {
@@ -126,7 +130,9 @@ fn per_frame_bandwidth_equals_offline_with_the_same_frame_ids() {
             let end = (pushed + chunk)
                 .min(audio.len())
                 .min((pushed / 320 + 1) * 320);
-            stream.push(&audio[pushed..end], &mut out).unwrap();
+            stream
+                .push(&[&audio[pushed..end]], std::slice::from_mut(&mut out))
+                .unwrap();
             pushed = end;
         }
         let n = out.len() - LATENCY;
@@ -145,12 +151,14 @@ fn streamed_mel_variant_equals_reference_delayed_by_the_latency() {
     let audio = floats(&g, "audio");
     let reference = floats(&g, "audio_out");
     let vocos = Vocos::load(&tiny("vocos_mel")).unwrap();
-    let mut stream = MelStream::new(vocos).unwrap();
+    let mut stream = MelStream::new(vocos, 1).unwrap();
     for chunk in [1, 7, 256, 333, 4096] {
         stream.reset();
         let mut out = Vec::new();
         for piece in audio.chunks(chunk) {
-            stream.push(piece, &mut out).unwrap();
+            stream
+                .push(&[piece], std::slice::from_mut(&mut out))
+                .unwrap();
         }
         assert_eq!(out.len(), audio.len() / 256 * 256, "chunk {chunk}");
         assert!(out[..MEL_LATENCY].iter().all(|&s| s == 0.0));
@@ -171,17 +179,71 @@ fn reset_returns_to_the_stream_start() {
     let audio = floats(&g, "audio");
     let encodec = Encodec::load(&tiny("encodec_th")).unwrap();
     let vocos = Vocos::load(&tiny("vocos_encodec")).unwrap();
-    let mut stream = CodecStream::new(encodec, vocos, 2).unwrap();
+    let mut stream = CodecStream::new(encodec, vocos, 2, 1).unwrap();
     let run = |stream: &mut CodecStream| {
         let mut out = Vec::new();
-        audio
-            .chunks(333)
-            .for_each(|piece| stream.push(piece, &mut out).unwrap());
+        audio.chunks(333).for_each(|piece| {
+            stream
+                .push(&[piece], std::slice::from_mut(&mut out))
+                .unwrap()
+        });
         out
     };
     let first = run(&mut stream);
     // Half a run, then reset: the next run is identical to the first.
-    stream.push(&audio[..20_000], &mut Vec::new()).unwrap();
+    stream.push(&[&audio[..20_000]], &mut [Vec::new()]).unwrap();
     stream.reset();
     assert_eq!(run(&mut stream), first);
+}
+
+/// Streams channels of equal length in chunks of `chunk` samples through `push`.
+fn run_channels(
+    audio: &[&[f32]],
+    chunk: usize,
+    mut push: impl FnMut(&[&[f32]], &mut [Vec<f32>]),
+) -> Vec<Vec<f32>> {
+    let mut out = vec![Vec::new(); audio.len()];
+    for start in (0..audio[0].len()).step_by(chunk) {
+        let end = (start + chunk).min(audio[0].len());
+        let pieces: Vec<&[f32]> = audio.iter().map(|a| &a[start..end]).collect();
+        push(&pieces, &mut out);
+    }
+    out
+}
+
+/// Two channels in one stream (one weight pass for both, bandwidth changes included) give each
+/// channel's mono stream, for both variants.
+#[test]
+fn each_channel_of_a_stream_equals_its_mono_stream() {
+    use vocos_model::codec_stream::CodecStream;
+    use vocos_model::encodec::Encodec;
+    use vocos_model::mel_stream::MelStream;
+    let g = goldens(tiny("goldens_encodec.safetensors"));
+    let left = floats(&g, "audio");
+    let right: Vec<f32> = left.iter().rev().map(|v| -0.5 * v).collect();
+    let encodec = Encodec::load(&tiny("encodec_th")).unwrap();
+    let vocos = Vocos::load(&tiny("vocos_encodec")).unwrap();
+    let codec = |audio: &[&[f32]]| {
+        let mut stream = CodecStream::new(encodec.clone(), vocos.clone(), 3, audio.len()).unwrap();
+        let mut pushed = 0;
+        run_channels(audio, 333, |pieces, out| {
+            // The bandwidth steps down every 5 frames.
+            stream.set_bandwidth(3 - (pushed / 1600) % 4).unwrap();
+            pushed += pieces[0].len();
+            stream.push(pieces, out).unwrap();
+        })
+    };
+    let both = codec(&[&left, &right]);
+    assert!(both[0].iter().any(|&v| v != 0.0));
+    assert_eq!(both[0], codec(&[&left])[0], "codec, left");
+    assert_eq!(both[1], codec(&[&right])[0], "codec, right");
+
+    let vocos_mel = Vocos::load(&tiny("vocos_mel")).unwrap();
+    let mel = |audio: &[&[f32]]| {
+        let mut stream = MelStream::new(vocos_mel.clone(), audio.len()).unwrap();
+        run_channels(audio, 333, |pieces, out| stream.push(pieces, out).unwrap())
+    };
+    let both = mel(&[&left, &right]);
+    assert_eq!(both[0], mel(&[&left])[0], "mel, left");
+    assert_eq!(both[1], mel(&[&right])[0], "mel, right");
 }

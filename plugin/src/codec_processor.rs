@@ -1,5 +1,6 @@
-//! The stream processors that run the models on the engine's worker: one model stream per
-//! channel, each frame in, the same number of samples out, at the stream's fixed latency.
+//! The stream processors that run the models on the engine's worker: one model stream for all
+//! channels (each layer reads its weights once for both channels of a stereo track), each
+//! frame in, the same number of samples out, at the stream's fixed latency.
 
 use vocos_model::codec_stream::{CodecStream, LATENCY};
 use vocos_model::error::Result;
@@ -29,16 +30,17 @@ pub const CODEC_FRAME: usize = 320;
 /// Mel hop: the mel stream's frame.
 pub const MEL_FRAME: usize = 256;
 
-enum Streams {
-    Codec(Vec<CodecStream>),
-    Mel(Vec<MelStream>),
+enum Stream {
+    Codec(Box<CodecStream>),
+    Mel(Box<MelStream>),
 }
 
 pub struct ModelProcessor {
-    streams: Streams,
+    stream: Stream,
     frame: usize,
     latency: usize,
-    out: Vec<f32>,
+    /// Per channel.
+    out: Vec<Vec<f32>>,
     /// Frames whose stream failed (output silence); counted, never fatal.
     pub failures: u64,
 }
@@ -49,23 +51,22 @@ impl ModelProcessor {
             LoadedModel::Codec { .. } => ModelKind::Codec,
             LoadedModel::Mel { .. } => ModelKind::Mel,
         });
-        let streams = match model {
-            LoadedModel::Codec { encodec, vocos } => Streams::Codec(
-                (0..channels)
-                    .map(|_| CodecStream::new(encodec.clone(), vocos.clone(), bandwidth))
-                    .collect::<Result<_>>()?,
-            ),
-            LoadedModel::Mel { vocos } => Streams::Mel(
-                (0..channels)
-                    .map(|_| MelStream::new(vocos.clone()))
-                    .collect::<Result<_>>()?,
-            ),
+        let stream = match model {
+            LoadedModel::Codec { encodec, vocos } => Stream::Codec(Box::new(CodecStream::new(
+                encodec.clone(),
+                vocos.clone(),
+                bandwidth,
+                channels,
+            )?)),
+            LoadedModel::Mel { vocos } => {
+                Stream::Mel(Box::new(MelStream::new(vocos.clone(), channels)?))
+            }
         };
         Ok(Self {
-            streams,
+            stream,
             frame,
             latency,
-            out: Vec::with_capacity(2 * frame),
+            out: vec![Vec::with_capacity(FRAMES_PER_STEP * frame); channels],
             failures: 0,
         })
     }
@@ -85,15 +86,15 @@ impl StreamProcessor for ModelProcessor {
     }
 
     fn process_frames(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
-        for (c, (input, output)) in input.iter().zip(output.iter_mut()).enumerate() {
-            self.out.clear();
-            let result = match &mut self.streams {
-                Streams::Codec(streams) => streams[c].push(input, &mut self.out),
-                Streams::Mel(streams) => streams[c].push(input, &mut self.out),
-            };
+        self.out.iter_mut().for_each(Vec::clear);
+        let result = match &mut self.stream {
+            Stream::Codec(stream) => stream.push(input, &mut self.out),
+            Stream::Mel(stream) => stream.push(input, &mut self.out),
+        };
+        for (output, out) in output.iter_mut().zip(&self.out) {
             // Whole frames in give as many samples out (see the streams' timing docs).
-            if result.is_ok() && self.out.len() == output.len() {
-                output.copy_from_slice(&self.out);
+            if result.is_ok() && out.len() == output.len() {
+                output.copy_from_slice(out);
             } else {
                 self.failures += 1;
                 output.fill(0.0);
@@ -102,18 +103,16 @@ impl StreamProcessor for ModelProcessor {
     }
 
     fn set_bandwidth(&mut self, index: usize) {
-        if let Streams::Codec(streams) = &mut self.streams {
-            for stream in streams {
-                // Out-of-range ids are refused by the stream and the bandwidth stays.
-                let _ = stream.set_bandwidth(index);
-            }
+        if let Stream::Codec(stream) = &mut self.stream {
+            // Out-of-range ids are refused by the stream and the bandwidth stays.
+            let _ = stream.set_bandwidth(index);
         }
     }
 
     fn reset(&mut self) {
-        match &mut self.streams {
-            Streams::Codec(streams) => streams.iter_mut().for_each(CodecStream::reset),
-            Streams::Mel(streams) => streams.iter_mut().for_each(MelStream::reset),
+        match &mut self.stream {
+            Stream::Codec(stream) => stream.reset(),
+            Stream::Mel(stream) => stream.reset(),
         }
     }
 }

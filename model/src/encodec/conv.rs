@@ -5,7 +5,7 @@ use candle_core::{D, DType, Tensor};
 
 use super::names::EncodecWeights;
 use crate::error::Result;
-use crate::kernels::{FEW_ROWS, few_rows};
+use crate::kernels::{FEW_ROWS, Panels};
 
 /// Static shape of one conv layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,9 +78,8 @@ pub struct WeightNormConv1d {
     taps: Tensor,
     /// Bias `(1, out)` in the compute dtype.
     bias_row: Tensor,
-    /// The kernel `(out, k * in)` and bias as f32 slices, for [`few_rows`].
-    taps_f32: Vec<f32>,
-    bias_f32: Vec<f32>,
+    /// The kernel and bias packed for a few windows at a time.
+    panels: Panels,
     /// Whether products are summed in f64.
     f64_sums: bool,
 }
@@ -121,14 +120,14 @@ impl WeightNormConv1d {
         let bias_row = bias.reshape((1, out_channels))?.to_dtype(compute)?;
         let taps_f32 = taps.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
         let bias_f32 = bias.to_vec1::<f32>()?;
+        let panels = Panels::new(&taps_f32, &bias_f32, kernel * in_channels);
         Ok(Self {
             spec,
             weight,
             bias,
             taps,
             bias_row,
-            taps_f32,
-            bias_f32,
+            panels,
             f64_sums: compute == DType::F64,
         })
     }
@@ -152,20 +151,7 @@ impl WeightNormConv1d {
     pub fn convolve(&self, padded: &Tensor) -> Result<Tensor> {
         let frames = (padded.dim(0)? - self.spec.effective_kernel()) / self.spec.stride + 1;
         if frames <= FEW_ROWS {
-            let input = padded
-                .to_dtype(DType::F32)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
-            let windows = window_rows(&input, &self.spec, frames);
-            let y = few_rows(
-                &windows,
-                &self.taps_f32,
-                &self.bias_f32,
-                self.spec.kernel * self.spec.in_channels,
-                self.f64_sums,
-            );
-            let shape = (frames, self.spec.out_channels);
-            return Ok(Tensor::from_vec(y, shape, padded.device())?);
+            return Ok(self.convolve_channels(&padded.unsqueeze(0)?)?.squeeze(0)?);
         }
         let padded = padded.to_dtype(self.taps.dtype())?;
         let y = windows(&padded, &self.spec, frames)?
@@ -173,21 +159,43 @@ impl WeightNormConv1d {
             .broadcast_add(&self.bias_row)?;
         Ok(y.to_dtype(DType::F32)?)
     }
+
+    /// [`Self::convolve`] of several channels' padded signals `(N, L, in)` at once, reading the
+    /// weights once for all: `(N, L', out)`.
+    pub fn convolve_channels(&self, padded: &Tensor) -> Result<Tensor> {
+        let (channels, len, _) = padded.dims3()?;
+        let frames = (len - self.spec.effective_kernel()) / self.spec.stride + 1;
+        if channels * frames > FEW_ROWS {
+            let each = (0..channels)
+                .map(|n| self.convolve(&padded.get(n)?))
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(Tensor::stack(&each, 0)?);
+        }
+        let input = padded
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let width = self.spec.kernel * self.spec.in_channels;
+        let mut windows = Vec::with_capacity(channels * frames * width);
+        for signal in input.chunks_exact(len * self.spec.in_channels) {
+            window_rows(signal, &self.spec, frames, &mut windows);
+        }
+        let y = self.panels.forward(&windows, self.f64_sums);
+        let shape = (channels, frames, self.spec.out_channels);
+        Ok(Tensor::from_vec(y, shape, padded.device())?)
+    }
 }
 
-/// The windows of `frames` outputs as rows of `k * in` values (tap-major), from the time-major
-/// padded input.
-fn window_rows(padded: &[f32], spec: &ConvSpec, frames: usize) -> Vec<f32> {
+/// Appends the windows of `frames` outputs to `rows`, as rows of `k * in` values (tap-major),
+/// from the time-major padded input.
+fn window_rows(padded: &[f32], spec: &ConvSpec, frames: usize, rows: &mut Vec<f32>) {
     let cin = spec.in_channels;
-    let width = spec.kernel * cin;
-    let mut rows = Vec::with_capacity(frames * width);
     for t in 0..frames {
         for i in 0..spec.kernel {
             let at = (t * spec.stride + i * spec.dilation) * cin;
             rows.extend_from_slice(&padded[at..at + cin]);
         }
     }
-    rows
 }
 
 /// The input windows of all outputs, `(frames, k * in)`: row `t`, column `i * in + c` holds

@@ -2,30 +2,26 @@
 //! PyTorch gate order i, f, g, o; both biases; zero initial state.
 //!
 //! The input projection of each layer is one matrix product over all frames; only the recurrent
-//! part runs frame by frame, on plain slices. Each step is split over two threads by hidden unit
-//! (`rayon::join`): a thread computes the four gate rows of its units (`W_hh h`, a quarter of
-//! the 4 MB `W_hh` each at 24 kHz, streamed from L3) and then their cell update, reading the
-//! previous hidden vector and writing the next one (double-buffered). A candle matmul of one
-//! row per step would repack all of `W_hh` every step and leave the cell update on one core.
+//! part runs frame by frame. Several independent sequences (the channels of a stream) run
+//! together: each step is one product of their hidden vectors with the packed `W_hh` (4 MB per
+//! layer at 24 kHz, so reading it once per step for every channel is what batching saves),
+//! then each channel's cell update.
 
 use candle_core::{Device, Tensor};
 
 use super::names::EncodecWeights;
 use crate::error::Result;
-use crate::kernels::{FEW_ROWS, dot, few_rows};
+use crate::kernels::{FEW_ROWS, Panels};
 
 struct LstmLayer {
     /// `(C, 4H)`: `W_ih` transposed, so `x @ w_ih_t` gives the input part of all gates.
     w_ih_t: Tensor,
     /// `b_ih` `(4H,)`.
     b_ih: Tensor,
-    /// `W_ih` `(4H, C)` row-major and `b_ih`, for [`few_rows`] when streaming a few frames.
-    w_ih: Vec<f32>,
-    b_ih_vec: Vec<f32>,
-    /// `W_hh` `(4H, H)` row-major: row `r` gives gate pre-activation `r` from `h`.
-    w_hh: Vec<f32>,
-    /// `b_hh` `(4H,)`.
-    b_hh: Vec<f32>,
+    /// `W_ih` `(4H, C)` and `b_ih` packed, for streaming a few frames.
+    w_ih: Panels,
+    /// `W_hh` `(4H, H)` and `b_hh` packed: the recurrent part of the gate pre-activations.
+    w_hh: Panels,
 }
 
 pub struct Lstm {
@@ -77,14 +73,26 @@ impl Lstm {
     /// Runs frames `x` `(T, C)` from `state`, returning `LSTM(x) + x` `(T, C)` and updating
     /// `state`. Gate pre-activations are `(x W_ih^T + b_ih) + (h W_hh^T + b_hh)` as in PyTorch.
     pub fn forward(&self, x: &Tensor, state: &mut LstmState) -> Result<Tensor> {
-        let frames = x.dim(0)?;
-        let width = self.width;
-        let split = width / 2;
-        let mut input = x.clone();
+        Ok(self
+            .forward_channels(&x.unsqueeze(0)?, std::slice::from_mut(state))?
+            .squeeze(0)?)
+    }
+
+    /// [`Self::forward`] for `N` independent sequences at once: `x` `(N, T, C)`, sequence `n`
+    /// from and updating `states[n]`.
+    pub fn forward_channels(&self, x: &Tensor, states: &mut [LstmState]) -> Result<Tensor> {
+        let (channels, frames, width) = x.dims3()?;
+        assert_eq!(states.len(), channels, "one state per sequence");
+        let rows = channels * frames;
+        let gate_width = 4 * width;
+        let mut input = x.reshape((rows, width))?;
+        let mut h = vec![0f32; channels * width];
+        let mut gates_h = vec![0f32; channels * gate_width];
         for (k, layer) in self.layers.iter().enumerate() {
-            let gates_x = if frames <= FEW_ROWS {
-                let x = input.flatten_all()?.to_vec1::<f32>()?;
-                few_rows(&x, &layer.w_ih, &layer.b_ih_vec, width, false)
+            let gates_x = if rows <= FEW_ROWS {
+                layer
+                    .w_ih
+                    .forward(&input.flatten_all()?.to_vec1::<f32>()?, false)
             } else {
                 input
                     .matmul(&layer.w_ih_t)?
@@ -92,27 +100,30 @@ impl Lstm {
                     .flatten_all()?
                     .to_vec1::<f32>()?
             };
-            let mut h = state.h[k].clone();
-            let mut h_next = vec![0f32; width];
-            let c = &mut state.c[k];
-            let mut out = Vec::with_capacity(frames * width);
-            // Run the recurrence on a rayon worker so that each step's join is cheap.
-            rayon::scope(|_| {
-                for gx in gates_x.chunks_exact(4 * width) {
-                    let (h_low, h_high) = h_next.split_at_mut(split);
-                    let (c_low, c_high) = c.split_at_mut(split);
-                    rayon::join(
-                        || layer.step(gx, &h, 0, h_low, c_low),
-                        || layer.step(gx, &h, split, h_high, c_high),
+            for (h, state) in h.chunks_exact_mut(width).zip(states.iter()) {
+                h.copy_from_slice(&state.h[k]);
+            }
+            let mut out = vec![0f32; rows * width];
+            for t in 0..frames {
+                layer.w_hh.apply(&h, &mut gates_h);
+                for (n, state) in states.iter_mut().enumerate() {
+                    let row = n * frames + t;
+                    let h = &mut h[n * width..(n + 1) * width];
+                    cell_update(
+                        &gates_x[row * gate_width..(row + 1) * gate_width],
+                        &gates_h[n * gate_width..(n + 1) * gate_width],
+                        &mut state.c[k],
+                        h,
                     );
-                    std::mem::swap(&mut h, &mut h_next);
-                    out.extend_from_slice(&h);
+                    out[row * width..(row + 1) * width].copy_from_slice(h);
                 }
-            });
-            state.h[k] = h;
-            input = Tensor::from_vec(out, (frames, width), &Device::Cpu)?;
+            }
+            for (h, state) in h.chunks_exact(width).zip(states.iter_mut()) {
+                state.h[k].copy_from_slice(h);
+            }
+            input = Tensor::from_vec(out, (rows, width), &Device::Cpu)?;
         }
-        Ok((input + x)?)
+        Ok((input.reshape((channels, frames, width))? + x)?)
     }
 }
 
@@ -131,59 +142,24 @@ impl LstmLayer {
         Ok(Self {
             w_ih_t,
             b_ih: Tensor::from_slice(&b_ih, 4 * width, &Device::Cpu)?,
-            w_ih,
-            b_ih_vec: b_ih,
-            w_hh,
-            b_hh,
+            w_ih: Panels::new(&w_ih, &b_ih, width),
+            w_hh: Panels::new(&w_hh, &b_hh, width),
         })
-    }
-
-    /// One step for hidden units `first..first + h_next.len()`: their four gates from the input
-    /// part `gates_x` (`4H`) and the previous hidden vector `h`, then the cell update of `c` (those
-    /// units' cells) and their new hidden values into `h_next`.
-    fn step(&self, gates_x: &[f32], h: &[f32], first: usize, h_next: &mut [f32], c: &mut [f32]) {
-        step_units(&self.w_hh, &self.b_hh, gates_x, h, first, h_next, c);
     }
 }
 
-/// [`LstmLayer::step`] on the layer's recurrent weights `w_hh` `(4H, H)` and bias `b_hh`;
-/// compiled for the widest vector unit the CPU has.
-#[multiversion::multiversion(targets("x86_64+avx512f+avx2+fma", "x86_64+avx2+fma"))]
-fn step_units(
-    w_hh: &[f32],
-    b_hh: &[f32],
-    gates_x: &[f32],
-    h: &[f32],
-    first: usize,
-    h_next: &mut [f32],
-    c: &mut [f32],
-) {
-    const BLOCK: usize = 64;
-    let width = h.len();
-    for (b, (h_block, c_block)) in h_next
-        .chunks_mut(BLOCK)
-        .zip(c.chunks_mut(BLOCK))
-        .enumerate()
-    {
-        let start = first + b * BLOCK;
-        let units = h_block.len();
-        // Pre-activations of the four gates of these units: four contiguous blocks of rows.
-        let mut pre = [[0f32; BLOCK]; 4];
-        for (g, pre_g) in pre.iter_mut().enumerate() {
-            let rows = g * width + start..g * width + start + units;
-            let weights = &w_hh[rows.start * width..rows.end * width];
-            for ((p, w_row), row) in pre_g.iter_mut().zip(weights.chunks_exact(width)).zip(rows) {
-                *p = gates_x[row] + (dot(w_row, h) + b_hh[row]);
-            }
-        }
-        for (j, (h_out, c_j)) in h_block.iter_mut().zip(c_block.iter_mut()).enumerate() {
-            let i = sigmoid(pre[0][j]);
-            let f = sigmoid(pre[1][j]);
-            let g = pre[2][j].tanh();
-            let o = sigmoid(pre[3][j]);
-            *c_j = f * *c_j + i * g;
-            *h_out = o * c_j.tanh();
-        }
+/// One step of one sequence: the gate pre-activations `gates_x + gates_h` (`4H`, order i, f, g,
+/// o) update the cell `c` and give the new hidden vector `h`.
+fn cell_update(gates_x: &[f32], gates_h: &[f32], c: &mut [f32], h: &mut [f32]) {
+    let width = c.len();
+    let pre = |gate: usize, j: usize| gates_x[gate * width + j] + gates_h[gate * width + j];
+    for (j, (c, h)) in c.iter_mut().zip(h.iter_mut()).enumerate() {
+        let i = sigmoid(pre(0, j));
+        let f = sigmoid(pre(1, j));
+        let g = pre(2, j).tanh();
+        let o = sigmoid(pre(3, j));
+        *c = f * *c + i * g;
+        *h = o * c.tanh();
     }
 }
 
@@ -195,27 +171,6 @@ fn sigmoid(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dot_matches_f64_for_odd_lengths() {
-        for len in [1, 15, 16, 17, 33, 512] {
-            let a: Vec<f32> = (0..len)
-                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
-                .collect();
-            let b: Vec<f32> = (0..len)
-                .map(|i| ((i * 13 % 29) as f32 - 14.0) / 7.0)
-                .collect();
-            let exact: f64 = a
-                .iter()
-                .zip(&b)
-                .map(|(x, y)| f64::from(*x) * f64::from(*y))
-                .sum();
-            assert!(
-                (f64::from(dot(&a, &b)) - exact).abs() < 1e-5 * (1.0 + exact.abs()),
-                "{len}"
-            );
-        }
-    }
 
     /// A 1-layer LSTM of width 3 stepped by hand in f64 (PyTorch equations, gate order i, f, g,
     /// o), against `Lstm::forward` (odd width: the two halves differ in size).

@@ -1,6 +1,10 @@
 //! Streaming form of the EnCodec encoder: audio in any chunk sizes, latent frames out as soon
 //! as they are final, equal to the offline encoder's frames.
 //!
+//! One stream runs several channels (independent signals, e.g. left and right) in step: every
+//! signal here is `(N, L, C)`, channel-major, and each layer is one matrix product over all
+//! channels' rows, so the weights are read once per step whatever the channel count.
+//!
 //! Every conv keeps the padded input it has not consumed yet (its tail, at its own rate); the
 //! LSTM carries its state. The reference pads each conv's input on the left with the
 //! reflection of its first samples (`pad1d(mode='reflect')`), so at the stream start a conv
@@ -23,21 +27,24 @@ use super::activation::elu;
 use super::conv::{WeightNormConv1d, reflect_pad};
 use super::lstm::LstmState;
 use super::seanet::ResidualBlock;
-use crate::error::Result;
+use crate::error::{ModelError, Result};
 
-/// `a` followed by `b` along time (rows); `a` may be absent.
+/// Time: dimension 1 of `(N, L, C)`.
+const TIME: usize = 1;
+
+/// `a` followed by `b` along time; `a` may be absent.
 fn append(a: Option<Tensor>, b: &Tensor) -> Result<Tensor> {
     Ok(match a {
-        Some(a) => Tensor::cat(&[&a, b], 0)?,
+        Some(a) => Tensor::cat(&[&a, b], TIME)?,
         None => b.clone(),
     })
 }
 
-/// Rows `from..` of `x`, or `None` if there are none.
+/// Times `from..` of `x`, or `None` if there are none.
 fn rows_from(x: &Tensor, from: usize) -> Result<Option<Tensor>> {
-    let len = x.dim(0)?;
+    let len = x.dim(TIME)?;
     Ok((from < len)
-        .then(|| x.narrow(0, from, len - from))
+        .then(|| x.narrow(TIME, from, len - from))
         .transpose()?)
 }
 
@@ -52,20 +59,20 @@ struct ConvTail {
 }
 
 impl ConvTail {
-    /// Takes the next input rows `(n, in)`, returns the outputs now final `(m, out)`.
+    /// Takes the next input `(N, n, in)`, returns the outputs now final `(N, m, out)`.
     fn step(&mut self, conv: &WeightNormConv1d, x: &Tensor) -> Result<Option<Tensor>> {
         let mut padded = append(self.pending.take(), x)?;
         if !self.started {
             let pad = conv.spec.padding_total();
-            if padded.dim(0)? <= pad {
+            if padded.dim(TIME)? <= pad {
                 self.pending = Some(padded);
                 return Ok(None);
             }
-            padded = reflect_pad(&padded, 0, pad, 0)?;
+            padded = reflect_pad(&padded, TIME, pad, 0)?;
             self.started = true;
         }
         let (len, span, stride) = (
-            padded.dim(0)?,
+            padded.dim(TIME)?,
             conv.spec.effective_kernel(),
             conv.spec.stride,
         );
@@ -74,7 +81,8 @@ impl ConvTail {
             return Ok(None);
         }
         let outputs = (len - span) / stride + 1;
-        let y = conv.convolve(&padded.narrow(0, 0, (outputs - 1) * stride + span)?)?;
+        let used = padded.narrow(TIME, 0, (outputs - 1) * stride + span)?;
+        let y = conv.convolve_channels(&used)?;
         self.pending = rows_from(&padded, outputs * stride)?;
         Ok(Some(y))
     }
@@ -95,11 +103,12 @@ impl ResidualTail {
             self.waiting = Some(waiting);
             return Ok(None);
         };
-        let done = y.dim(0)?;
-        let y = block.conv_1.forward(&elu(&y)?)?;
-        let input = waiting.narrow(0, 0, done)?;
+        let done = y.dim(TIME)?;
+        // 1x1 convs: no padding, so the convolution is the whole layer.
+        let y = block.conv_1.convolve_channels(&elu(&y)?)?;
+        let input = waiting.narrow(TIME, 0, done)?;
         let skip = match &block.shortcut {
-            Some(conv) => conv.forward(&input)?,
+            Some(conv) => conv.convolve_channels(&input)?,
             None => input,
         };
         self.waiting = rows_from(&waiting, done)?;
@@ -116,16 +125,20 @@ struct StageTail {
 
 pub struct EncoderStream {
     model: Arc<Encodec>,
-    /// Samples not yet a whole frame.
-    samples: Vec<f32>,
+    /// Per channel, the samples not yet a whole frame.
+    samples: Vec<Vec<f32>>,
     input: ConvTail,
     stages: Vec<StageTail>,
-    lstm: LstmState,
+    /// Per channel.
+    lstm: Vec<LstmState>,
     output: ConvTail,
+    /// The samples of the whole frames of a push, channel-major.
+    frames: Vec<f32>,
 }
 
 impl EncoderStream {
-    pub fn new(model: Arc<Encodec>) -> Self {
+    /// A stream of `channels` signals.
+    pub fn new(model: Arc<Encodec>, channels: usize) -> Self {
         let encoder = model.encoder();
         let stages = encoder
             .stages
@@ -141,11 +154,12 @@ impl EncoderStream {
             .collect();
         let hop = model.config().hop_length();
         Self {
-            lstm: encoder.lstm.initial_state(),
-            samples: Vec::with_capacity(2 * hop),
+            lstm: vec![encoder.lstm.initial_state(); channels],
+            samples: vec![Vec::with_capacity(2 * hop); channels],
             input: ConvTail::default(),
             stages,
             output: ConvTail::default(),
+            frames: Vec::new(),
             model,
         }
     }
@@ -154,18 +168,35 @@ impl EncoderStream {
         self.model.config().hop_length()
     }
 
-    /// Feeds mono samples at the model's rate (finite; check with
-    /// [`super::check_audio`] first) and returns the latent frames that became final,
-    /// time-major `(frames, D)`, or `None`.
-    pub fn push(&mut self, audio: &[f32]) -> Result<Option<Tensor>> {
+    /// Number of channels.
+    pub fn channels(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Feeds the next samples of every channel, at the model's rate (as many for each channel,
+    /// finite; check with [`super::check_audio`] first) and returns the latent frames that
+    /// became final, `(channels, frames, D)`, or `None`.
+    pub fn push(&mut self, audio: &[&[f32]]) -> Result<Option<Tensor>> {
+        if audio.len() != self.channels() || audio.iter().any(|a| a.len() != audio[0].len()) {
+            return Err(ModelError::Input(format!(
+                "{} channels of audio, of different lengths, for a stream of {} channels",
+                audio.len(),
+                self.channels()
+            )));
+        }
         let hop = self.hop();
-        self.samples.extend_from_slice(audio);
-        let whole = self.samples.len() / hop * hop;
+        self.frames.clear();
+        for (samples, audio) in self.samples.iter_mut().zip(audio) {
+            samples.extend_from_slice(audio);
+            let whole = samples.len() / hop * hop;
+            self.frames.extend(samples.drain(..whole));
+        }
+        let whole = self.frames.len() / self.channels();
         if whole == 0 {
             return Ok(None);
         }
-        let x = Tensor::from_slice(&self.samples[..whole], (whole, 1), &Device::Cpu)?;
-        self.samples.drain(..whole);
+        let shape = (self.channels(), whole, 1);
+        let x = Tensor::from_slice(&self.frames, shape, &Device::Cpu)?;
         let encoder = self.model.encoder();
         let Some(mut x) = self.input.step(&encoder.input_conv, &x)? else {
             return Ok(None);
@@ -182,13 +213,13 @@ impl EncoderStream {
                 None => return Ok(None),
             }
         }
-        let y = encoder.lstm.forward(&x, &mut self.lstm)?;
+        let y = encoder.lstm.forward_channels(&x, &mut self.lstm)?;
         self.output.step(&encoder.output_conv, &elu(&y)?)
     }
 
     /// Back to the stream start, without allocating.
     pub fn reset(&mut self) {
-        self.samples.clear();
+        self.samples.iter_mut().for_each(Vec::clear);
         self.input = ConvTail::default();
         for stage in &mut self.stages {
             stage
@@ -197,11 +228,12 @@ impl EncoderStream {
                 .for_each(|b| *b = ResidualTail::default());
             stage.down = ConvTail::default();
         }
-        let lstm = &mut self.lstm;
-        lstm.h
-            .iter_mut()
-            .chain(&mut lstm.c)
-            .for_each(|v| v.fill(0.0));
+        for lstm in &mut self.lstm {
+            lstm.h
+                .iter_mut()
+                .chain(&mut lstm.c)
+                .for_each(|v| v.fill(0.0));
+        }
         self.output = ConvTail::default();
     }
 }

@@ -12,6 +12,10 @@
 //! Timing: after feature frames `0..F`, backbone frames `0..F - 27` are final and so are output
 //! samples `n < (F - 27) * hop - trim` (trim 480 for `same`, 512 for `center` padding).
 //!
+//! One stream runs several channels in step (same frames, same bandwidth ids): every layer is
+//! one matrix product over all channels' frames, so the weights are read once per push.
+//! Signals are channel-major: channel `n`'s frames, then channel `n + 1`'s.
+//!
 //! Weights are the offline model's, in the slice and row forms of [`StreamWeights`], built
 //! once per model and shared by every stream.
 
@@ -129,19 +133,20 @@ impl StreamWeights {
     }
 }
 
-/// Input rows of one k = 7 zero-padded conv that later outputs still need, with each row's
-/// bandwidth id; starts as the three zero rows of the left padding.
+/// Input rows of one k = 7 zero-padded conv that later outputs still need, per channel, with
+/// each row's bandwidth id; starts as the three zero rows of the left padding.
 struct ConvRows {
     width: usize,
-    rows: Vec<f32>,
+    /// Per channel, time-major rows of `width` values.
+    rows: Vec<Vec<f32>>,
     ids: Vec<usize>,
 }
 
 impl ConvRows {
-    fn new(width: usize) -> Self {
+    fn new(width: usize, channels: usize) -> Self {
         let mut rows = Self {
             width,
-            rows: Vec::new(),
+            rows: vec![Vec::new(); channels],
             ids: Vec::new(),
         };
         rows.reset();
@@ -149,14 +154,20 @@ impl ConvRows {
     }
 
     fn reset(&mut self) {
-        self.rows.clear();
-        self.rows.resize(PAD * self.width, 0.0);
+        for rows in &mut self.rows {
+            rows.clear();
+            rows.resize(PAD * self.width, 0.0);
+        }
         self.ids.clear();
         self.ids.resize(PAD, 0);
     }
 
+    /// Appends `rows` (channel-major, `ids.len()` rows per channel).
     fn push(&mut self, rows: &[f32], ids: &[usize]) {
-        self.rows.extend_from_slice(rows);
+        let per_channel = ids.len() * self.width;
+        for (mine, new) in self.rows.iter_mut().zip(rows.chunks_exact(per_channel)) {
+            mine.extend_from_slice(new);
+        }
         self.ids.extend_from_slice(ids);
     }
 
@@ -167,63 +178,86 @@ impl ConvRows {
 
     /// Drops the rows that no later output needs after `outputs` outputs.
     fn consume(&mut self, outputs: usize) {
-        self.rows.drain(..outputs * self.width);
+        for rows in &mut self.rows {
+            rows.drain(..outputs * self.width);
+        }
         self.ids.drain(..outputs);
     }
 }
 
-/// One stream (one channel) through a shared [`Vocos`].
+/// One stream of one or more channels through a shared [`Vocos`].
 pub struct VocosStream {
     model: Arc<Vocos>,
     embed: ConvRows,
     blocks: Vec<ConvRows>,
     synth: FrameSynthesizer,
-    overlap_add: StreamingOverlapAdd,
+    /// Per channel.
+    overlap_add: Vec<StreamingOverlapAdd>,
     frame: Vec<f32>,
     magnitude: Vec<f32>,
 }
 
 impl VocosStream {
-    pub fn new(model: Arc<Vocos>) -> Result<Self> {
+    /// A stream of `channels` signals.
+    pub fn new(model: Arc<Vocos>, channels: usize) -> Result<Self> {
         let weights = &model.streaming;
         let head = &model.head;
         let istft = |e| ModelError::Input(format!("inverse STFT: {e}"));
         let n_fft = head.config.n_fft;
+        let overlap_add = (0..channels)
+            .map(|_| {
+                StreamingOverlapAdd::new(head.window(), head.config.hop_length, head.padding())
+                    .map_err(istft)
+            })
+            .collect::<Result<_>>()?;
         Ok(Self {
-            embed: ConvRows::new(weights.input_channels),
+            embed: ConvRows::new(weights.input_channels, channels),
             blocks: (0..weights.blocks.len())
-                .map(|_| ConvRows::new(weights.dim))
+                .map(|_| ConvRows::new(weights.dim, channels))
                 .collect(),
             synth: FrameSynthesizer::new(n_fft, head.window().to_vec()).map_err(istft)?,
-            overlap_add: StreamingOverlapAdd::new(
-                head.window(),
-                head.config.hop_length,
-                head.padding(),
-            )
-            .map_err(istft)?,
+            overlap_add,
             frame: vec![0.0; n_fft],
             magnitude: vec![0.0; n_fft / 2 + 1],
             model,
         })
     }
 
-    /// Output samples withheld at the stream start by the ISTFT trim.
-    pub fn trim(&self) -> usize {
-        self.overlap_add.trim()
+    pub fn channels(&self) -> usize {
+        self.overlap_add.len()
     }
 
-    /// Feeds feature frames (frame-major, `input_channels` values each) with their bandwidth
-    /// ids (EnCodec variant; `None` for the mel variant) and appends the audio samples now
-    /// final to `out`.
+    /// Output samples withheld at the stream start by the ISTFT trim.
+    pub fn trim(&self) -> usize {
+        self.overlap_add[0].trim()
+    }
+
+    /// Feeds feature frames of every channel (channel-major, the same number of frames of
+    /// `input_channels` values each) with their bandwidth ids, one per frame, shared by the
+    /// channels (EnCodec variant; `None` for the mel variant) and appends the audio samples
+    /// now final to `out[channel]`.
     pub fn push_frames(
         &mut self,
         features: &[f32],
         bandwidth_ids: Option<&[usize]>,
-        out: &mut Vec<f32>,
+        out: &mut [Vec<f32>],
     ) -> Result<()> {
         let model = self.model.clone();
         let weights = &model.streaming;
-        let frames = features.len() / weights.input_channels;
+        let channels = self.channels();
+        if out.len() != channels
+            || !features
+                .len()
+                .is_multiple_of(channels * weights.input_channels)
+        {
+            return Err(ModelError::Input(format!(
+                "{} values of features and {} outputs for {channels} channels of {} features",
+                features.len(),
+                out.len(),
+                weights.input_channels
+            )));
+        }
+        let frames = features.len() / (channels * weights.input_channels);
         let ids: Vec<usize> = match bandwidth_ids {
             Some(ids) if ids.len() == frames => {
                 for &id in ids {
@@ -261,19 +295,26 @@ impl VocosStream {
         let spectra = weights.head.forward(&x)?;
         let bins = self.magnitude.len();
         let istft = |e| ModelError::Input(format!("inverse STFT: {e}"));
-        for row in spectra.chunks_exact(2 * bins) {
-            for (m, &v) in self.magnitude.iter_mut().zip(&row[..bins]) {
-                *m = v.exp().min(MAX_MAGNITUDE);
+        let per_channel = ids.len() * 2 * bins;
+        for ((spectra, overlap_add), out) in spectra
+            .chunks_exact(per_channel)
+            .zip(&mut self.overlap_add)
+            .zip(out)
+        {
+            for row in spectra.chunks_exact(2 * bins) {
+                for (m, &v) in self.magnitude.iter_mut().zip(&row[..bins]) {
+                    *m = v.exp().min(MAX_MAGNITUDE);
+                }
+                self.synth
+                    .synthesize_polar(&self.magnitude, &row[bins..], &mut self.frame)
+                    .map_err(istft)?;
+                overlap_add.push(&self.frame, out).map_err(istft)?;
             }
-            self.synth
-                .synthesize_polar(&self.magnitude, &row[bins..], &mut self.frame)
-                .map_err(istft)?;
-            self.overlap_add.push(&self.frame, out).map_err(istft)?;
         }
         Ok(())
     }
 
-    /// The embed conv and its norm on the frames now complete.
+    /// The embed conv and its norm on the frames now complete: `(channels, outputs, dim)`.
     fn embed_step(&mut self) -> Result<Option<(Vec<f32>, Vec<usize>)>> {
         let model = self.model.clone();
         let weights = &model.streaming;
@@ -282,13 +323,15 @@ impl VocosStream {
             return Ok(None);
         }
         let width = self.embed.width;
-        let mut windows = Vec::with_capacity(outputs * KERNEL * width);
-        for t in 0..outputs {
-            windows.extend_from_slice(&self.embed.rows[t * width..(t + KERNEL) * width]);
+        let mut windows = Vec::with_capacity(self.channels() * outputs * KERNEL * width);
+        for rows in &self.embed.rows {
+            for t in 0..outputs {
+                windows.extend_from_slice(&rows[t * width..(t + KERNEL) * width]);
+            }
         }
         let mut x = weights.embed.forward(&windows)?;
         let ids = self.embed.ids[PAD..PAD + outputs].to_vec();
-        for (row, &id) in x.chunks_exact_mut(weights.dim).zip(&ids) {
+        for (row, &id) in x.chunks_exact_mut(weights.dim).zip(ids.iter().cycle()) {
             weights.norm.apply(row, id);
         }
         self.embed.consume(outputs);
@@ -296,7 +339,7 @@ impl VocosStream {
     }
 
     /// ConvNeXt block `index`: `x + gamma * pw2(gelu(pw1(norm(dwconv(x)))))` on the frames now
-    /// complete.
+    /// complete; `x` is `(channels, frames, dim)`.
     fn block_step(
         &mut self,
         index: usize,
@@ -306,31 +349,36 @@ impl VocosStream {
         let model = self.model.clone();
         let weights = &model.streaming.blocks[index];
         let dim = model.streaming.dim;
+        let channels = self.channels();
         let state = &mut self.blocks[index];
         state.push(x, ids);
         let outputs = state.ready();
         if outputs == 0 {
             return Ok(None);
         }
-        let mut y = vec![0f32; outputs * dim];
-        for (t, out) in y.chunks_exact_mut(dim).enumerate() {
-            out.copy_from_slice(&weights.dw_bias);
-            for k in 0..KERNEL {
-                let input = &state.rows[(t + k) * dim..(t + k + 1) * dim];
-                let taps = &weights.dw_taps[k * dim..(k + 1) * dim];
-                for ((o, &v), &w) in out.iter_mut().zip(input).zip(taps) {
-                    *o += v * w;
+        let mut y = vec![0f32; channels * outputs * dim];
+        for (rows, y) in state.rows.iter().zip(y.chunks_exact_mut(outputs * dim)) {
+            for (t, out) in y.chunks_exact_mut(dim).enumerate() {
+                out.copy_from_slice(&weights.dw_bias);
+                for k in 0..KERNEL {
+                    let input = &rows[(t + k) * dim..(t + k + 1) * dim];
+                    let taps = &weights.dw_taps[k * dim..(k + 1) * dim];
+                    for ((o, &v), &w) in out.iter_mut().zip(input).zip(taps) {
+                        *o += v * w;
+                    }
                 }
+                weights.norm.apply(out, state.ids[t + PAD]);
             }
-            weights.norm.apply(out, state.ids[t + PAD]);
         }
         let mut hidden = weights.pw1.forward(&y)?;
         hidden.iter_mut().for_each(|v| *v = gelu(*v));
         let mut y = weights.pw2.forward(&hidden)?;
-        for (t, out) in y.chunks_exact_mut(dim).enumerate() {
-            let residual = &state.rows[(t + PAD) * dim..(t + PAD + 1) * dim];
-            for ((o, &g), &r) in out.iter_mut().zip(&weights.gamma).zip(residual) {
-                *o = r + *o * g;
+        for (rows, y) in state.rows.iter().zip(y.chunks_exact_mut(outputs * dim)) {
+            for (t, out) in y.chunks_exact_mut(dim).enumerate() {
+                let residual = &rows[(t + PAD) * dim..(t + PAD + 1) * dim];
+                for ((o, &g), &r) in out.iter_mut().zip(&weights.gamma).zip(residual) {
+                    *o = r + *o * g;
+                }
             }
         }
         let out_ids = state.ids[PAD..PAD + outputs].to_vec();
@@ -342,7 +390,9 @@ impl VocosStream {
     pub fn reset(&mut self) {
         self.embed.reset();
         self.blocks.iter_mut().for_each(ConvRows::reset);
-        self.overlap_add.reset();
+        self.overlap_add
+            .iter_mut()
+            .for_each(StreamingOverlapAdd::reset);
     }
 }
 

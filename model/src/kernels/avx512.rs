@@ -1,0 +1,161 @@
+//! The AVX-512 kernel of [`Panels::apply`]: tiles of up to [`ROWS`] rows x two panels (32
+//! outputs) accumulate in 24 of the 32 vector registers; per input, two weight vectors are
+//! loaded and each row's input value is broadcast into two fused multiply-adds. The f64 form
+//! (products of f32 values are exact in f64) widens one panel to two f64 vectors instead.
+
+use std::arch::x86_64::{
+    __m512, __m512d, __mmask16, _mm256_load_ps, _mm512_cvtps_pd, _mm512_fmadd_pd, _mm512_fmadd_ps,
+    _mm512_load_ps, _mm512_mask_storeu_ps, _mm512_set1_pd, _mm512_set1_ps, _mm512_storeu_pd,
+};
+
+use super::panels::{PANEL, Panels};
+
+/// Rows per tile: 12 rows x 2 panels = 24 accumulators.
+const ROWS: usize = 12;
+
+/// Calls `$tile::<rows, ..>($args)` with the row count `$rows` (1..=ROWS) as a compile-time
+/// constant, so that the accumulators live in registers.
+macro_rules! with_rows {
+    ($rows:expr, $tile:ident, [$($generic:tt),*], $($arg:expr),*) => {
+        match $rows {
+            12 => $tile::<12 $(, $generic)*>($($arg),*),
+            11 => $tile::<11 $(, $generic)*>($($arg),*),
+            10 => $tile::<10 $(, $generic)*>($($arg),*),
+            9 => $tile::<9 $(, $generic)*>($($arg),*),
+            8 => $tile::<8 $(, $generic)*>($($arg),*),
+            7 => $tile::<7 $(, $generic)*>($($arg),*),
+            6 => $tile::<6 $(, $generic)*>($($arg),*),
+            5 => $tile::<5 $(, $generic)*>($($arg),*),
+            4 => $tile::<4 $(, $generic)*>($($arg),*),
+            3 => $tile::<3 $(, $generic)*>($($arg),*),
+            2 => $tile::<2 $(, $generic)*>($($arg),*),
+            _ => $tile::<1 $(, $generic)*>($($arg),*),
+        }
+    };
+}
+
+/// `y = x W^T + b` for `rows` rows of `x`.
+///
+/// # Safety
+/// The CPU must support AVX-512F; `x` holds `rows * inputs` values and `y` `rows * outputs`.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn panels_apply(panels: &Panels, x: &[f32], rows: usize, y: &mut [f32]) {
+    let count = panels.panels();
+    for p in (0..count).step_by(2) {
+        for r0 in (0..rows).step_by(ROWS) {
+            let tile = ROWS.min(rows - r0);
+            // SAFETY: AVX-512F is enabled here; tiles stay inside `x` and `y`.
+            unsafe {
+                if p + 1 < count {
+                    with_rows!(tile, tile_of, [2], panels, p, x, r0, y);
+                } else {
+                    with_rows!(tile, tile_of, [1], panels, p, x, r0, y);
+                }
+            }
+        }
+    }
+}
+
+/// [`panels_apply`] with products and sums in f64.
+///
+/// # Safety
+/// As for [`panels_apply`].
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn panels_apply_f64(panels: &Panels, x: &[f32], rows: usize, y: &mut [f32]) {
+    for p in 0..panels.panels() {
+        for r0 in (0..rows).step_by(ROWS) {
+            let tile = ROWS.min(rows - r0);
+            // SAFETY: AVX-512F is enabled here; tiles stay inside `x` and `y`.
+            unsafe { with_rows!(tile, tile_f64, [], panels, p, x, r0, y) };
+        }
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn tile_of<const MR: usize, const NP: usize>(
+    panels: &Panels,
+    p: usize,
+    x: &[f32],
+    r0: usize,
+    y: &mut [f32],
+) {
+    let (inputs, outputs) = (panels.inputs(), panels.outputs());
+    assert!((r0 + MR) * inputs <= x.len() && p + NP <= panels.panels());
+    let weights: [*const f32; NP] =
+        std::array::from_fn(|q| panels.panel(p + q).as_ptr().cast::<f32>());
+    // SAFETY: lanes are 64-byte aligned ([`super::panels::Lane`]) and `inputs * PANEL` long; the row
+    // reads stay below `(r0 + MR) * inputs`, checked above.
+    unsafe {
+        let mut acc: [[__m512; NP]; MR] =
+            [std::array::from_fn(|q| _mm512_load_ps(panels.panel_bias(p + q).0.as_ptr())); MR];
+        let xs = x.as_ptr().add(r0 * inputs);
+        for i in 0..inputs {
+            let w: [__m512; NP] =
+                std::array::from_fn(|q| _mm512_load_ps(weights[q].add(i * PANEL)));
+            for (m, acc) in acc.iter_mut().enumerate() {
+                let xv = _mm512_set1_ps(*xs.add(m * inputs + i));
+                for q in 0..NP {
+                    acc[q] = _mm512_fmadd_ps(xv, w[q], acc[q]);
+                }
+            }
+        }
+        for q in 0..NP {
+            let first = (p + q) * PANEL;
+            let lanes = PANEL.min(outputs - first);
+            let mask: __mmask16 = if lanes == PANEL { !0 } else { (1 << lanes) - 1 };
+            for (m, acc) in acc.iter().enumerate() {
+                let at = (r0 + m) * outputs + first;
+                assert!(at + lanes <= y.len());
+                _mm512_mask_storeu_ps(y.as_mut_ptr().add(at), mask, acc[q]);
+            }
+        }
+    }
+}
+
+/// A tile of `MR` rows x one panel in f64: the panel's 16 weights of an input widen to two
+/// f64 vectors.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn tile_f64<const MR: usize>(
+    panels: &Panels,
+    p: usize,
+    x: &[f32],
+    r0: usize,
+    y: &mut [f32],
+) {
+    let (inputs, outputs) = (panels.inputs(), panels.outputs());
+    assert!((r0 + MR) * inputs <= x.len() && p < panels.panels());
+    let weights = panels.panel(p).as_ptr().cast::<f32>();
+    let half = PANEL / 2;
+    // SAFETY: as in `tile_of`.
+    unsafe {
+        let bias = panels.panel_bias(p).0.as_ptr();
+        let mut acc: [[__m512d; 2]; MR] = [[
+            _mm512_cvtps_pd(_mm256_load_ps(bias)),
+            _mm512_cvtps_pd(_mm256_load_ps(bias.add(half))),
+        ]; MR];
+        let xs = x.as_ptr().add(r0 * inputs);
+        for i in 0..inputs {
+            let w = weights.add(i * PANEL);
+            let lo = _mm512_cvtps_pd(_mm256_load_ps(w));
+            let hi = _mm512_cvtps_pd(_mm256_load_ps(w.add(half)));
+            for (m, acc) in acc.iter_mut().enumerate() {
+                let xv = _mm512_set1_pd(f64::from(*xs.add(m * inputs + i)));
+                acc[0] = _mm512_fmadd_pd(xv, lo, acc[0]);
+                acc[1] = _mm512_fmadd_pd(xv, hi, acc[1]);
+            }
+        }
+        let first = p * PANEL;
+        let lanes = PANEL.min(outputs - first);
+        let mut sums = [0f64; PANEL];
+        for (m, acc) in acc.iter().enumerate() {
+            _mm512_storeu_pd(sums.as_mut_ptr(), acc[0]);
+            _mm512_storeu_pd(sums.as_mut_ptr().add(half), acc[1]);
+            let at = (r0 + m) * outputs + first;
+            for (out, &sum) in y[at..at + lanes].iter_mut().zip(&sums) {
+                *out = sum as f32;
+            }
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Matrix products with a few rows against a weight matrix packed once at load time.
+//!
+//! Streaming runs every layer on a handful of rows (the frames of one step, times the
+//! channels): too few for gemm, whose per-call packing of the whole weight matrix then
+//! dominates, and too many for a dot product per output, which reloads each row of `x` for
+//! every output. [`Panels`] stores `W` `(outputs, inputs)` as panels of [`PANEL`] outputs,
+//! input-major inside a panel, so that one vector load gives one input's weights for
+//! [`PANEL`] outputs: the kernels keep a tile of rows x outputs in registers and stream
+//! each panel once per block of rows.
+
+/// Outputs per panel: one 512-bit vector of f32.
+pub const PANEL: usize = 16;
+
+/// The weights of one input for the [`PANEL`] outputs of a panel, aligned for vector loads.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub struct Lane(pub [f32; PANEL]);
+
+/// `W` `(outputs, inputs)` and bias, packed for [`Panels::apply`].
+pub struct Panels {
+    inputs: usize,
+    outputs: usize,
+    /// Panel `p`, input `i` at `p * inputs + i`: lane `j` is `W[p * PANEL + j, i]`, zero past
+    /// the last output.
+    packed: Vec<Lane>,
+    /// The bias, one lane per panel, zero past the last output.
+    bias: Vec<Lane>,
+}
+
+impl Panels {
+    /// Packs `weight` `(outputs, inputs)` row-major with its `bias` `(outputs,)`.
+    pub fn new(weight: &[f32], bias: &[f32], inputs: usize) -> Self {
+        let outputs = bias.len();
+        assert_eq!(
+            weight.len(),
+            outputs * inputs,
+            "weight is not (outputs, inputs)"
+        );
+        let panels = outputs.div_ceil(PANEL);
+        let mut packed = vec![Lane([0.0; PANEL]); panels * inputs];
+        let mut lanes = vec![Lane([0.0; PANEL]); panels];
+        for (o, (row, &b)) in weight.chunks_exact(inputs).zip(bias).enumerate() {
+            let (p, j) = (o / PANEL, o % PANEL);
+            for (i, &w) in row.iter().enumerate() {
+                packed[p * inputs + i].0[j] = w;
+            }
+            lanes[p].0[j] = b;
+        }
+        Self {
+            inputs,
+            outputs,
+            packed,
+            bias: lanes,
+        }
+    }
+
+    pub fn inputs(&self) -> usize {
+        self.inputs
+    }
+
+    pub fn outputs(&self) -> usize {
+        self.outputs
+    }
+
+    /// `y = x W^T + b` for `x` of whole rows of `inputs` values; `y` gets as many rows of
+    /// `outputs` values.
+    pub fn apply(&self, x: &[f32], y: &mut [f32]) {
+        let rows = x.len() / self.inputs;
+        assert_eq!(x.len(), rows * self.inputs, "x is not whole rows");
+        assert_eq!(y.len(), rows * self.outputs, "y does not match x");
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F; the shapes were checked above.
+            unsafe { super::avx512::panels_apply(self, x, rows, y) };
+            return;
+        }
+        portable_apply(self, x, rows, y);
+    }
+
+    /// [`Self::apply`] with products and sums in f64, rounded to f32 once at the end (the f64
+    /// matrix product, since f32 products are exact in f64), for layers whose output cancels
+    /// heavily.
+    pub fn apply_f64(&self, x: &[f32], y: &mut [f32]) {
+        let rows = x.len() / self.inputs;
+        assert_eq!(x.len(), rows * self.inputs, "x is not whole rows");
+        assert_eq!(y.len(), rows * self.outputs, "y does not match x");
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F; the shapes were checked above.
+            unsafe { super::avx512::panels_apply_f64(self, x, rows, y) };
+            return;
+        }
+        portable_apply_f64(self, x, rows, y);
+    }
+
+    /// [`Self::apply`] (or [`Self::apply_f64`] if `f64_sums`) into a new vector.
+    pub fn forward(&self, x: &[f32], f64_sums: bool) -> Vec<f32> {
+        let mut y = vec![0f32; x.len() / self.inputs * self.outputs];
+        if f64_sums {
+            self.apply_f64(x, &mut y);
+        } else {
+            self.apply(x, &mut y);
+        }
+        y
+    }
+
+    /// Panel `p`: one lane per input.
+    pub(super) fn panel(&self, p: usize) -> &[Lane] {
+        &self.packed[p * self.inputs..(p + 1) * self.inputs]
+    }
+
+    pub(super) fn panel_bias(&self, p: usize) -> &Lane {
+        &self.bias[p]
+    }
+
+    pub(super) fn panels(&self) -> usize {
+        self.bias.len()
+    }
+}
+
+/// Rows per tile of the portable kernel: 4 x 16 accumulators fit 8 AVX2 or 16 NEON registers.
+const PORTABLE_ROWS: usize = 4;
+
+/// The kernel for CPUs without AVX-512, written so the compiler vectorises it for the target
+/// (and for AVX2 + FMA at run time on x86-64).
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn portable_apply(panels: &Panels, x: &[f32], rows: usize, y: &mut [f32]) {
+    let (inputs, outputs) = (panels.inputs, panels.outputs);
+    for p in 0..panels.panels() {
+        let weights = panels.panel(p);
+        let first = p * PANEL;
+        let lanes = PANEL.min(outputs - first);
+        for r0 in (0..rows).step_by(PORTABLE_ROWS) {
+            let tile = PORTABLE_ROWS.min(rows - r0);
+            let mut acc = [panels.panel_bias(p).0; PORTABLE_ROWS];
+            for (i, Lane(w)) in weights.iter().enumerate() {
+                for (m, acc) in acc.iter_mut().enumerate().take(tile) {
+                    let xv = x[(r0 + m) * inputs + i];
+                    for j in 0..PANEL {
+                        acc[j] += xv * w[j];
+                    }
+                }
+            }
+            for (m, acc) in acc.iter().enumerate().take(tile) {
+                let at = (r0 + m) * outputs + first;
+                y[at..at + lanes].copy_from_slice(&acc[..lanes]);
+            }
+        }
+    }
+}
+
+/// The f64 kernel for CPUs without AVX-512.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn portable_apply_f64(panels: &Panels, x: &[f32], rows: usize, y: &mut [f32]) {
+    let (inputs, outputs) = (panels.inputs, panels.outputs);
+    for p in 0..panels.panels() {
+        let weights = panels.panel(p);
+        let first = p * PANEL;
+        let lanes = PANEL.min(outputs - first);
+        for r in 0..rows {
+            let mut acc = panels.panel_bias(p).0.map(f64::from);
+            for (Lane(w), &xv) in weights.iter().zip(&x[r * inputs..(r + 1) * inputs]) {
+                for j in 0..PANEL {
+                    acc[j] += f64::from(xv) * f64::from(w[j]);
+                }
+            }
+            for (out, &sum) in y[r * outputs + first..][..lanes].iter_mut().zip(&acc) {
+                *out = sum as f32;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `x W^T + b` in f64.
+    fn reference(w: &[f32], b: &[f32], x: &[f32], inputs: usize) -> Vec<f64> {
+        x.chunks_exact(inputs)
+            .flat_map(|row| {
+                w.chunks_exact(inputs).zip(b).map(move |(wr, &bias)| {
+                    f64::from(bias)
+                        + wr.iter()
+                            .zip(row)
+                            .map(|(&a, &c)| f64::from(a) * f64::from(c))
+                            .sum::<f64>()
+                })
+            })
+            .collect()
+    }
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                s as f32 / u32::MAX as f32 - 0.5
+            })
+            .collect()
+    }
+
+    /// f32 and f64 kernels, AVX-512 and portable, for every tile shape: rows 1..=30 (full and partial tiles of both kernels), outputs that
+    /// are and are not whole panels, odd and even panel counts, short and long inputs.
+    #[test]
+    fn products_match_f64_for_every_tile_shape() {
+        for (inputs, outputs) in [(1, 1), (7, 16), (96, 33), (130, 48), (512, 100)] {
+            let w = values(inputs * outputs, 1 + inputs as u32);
+            let b = values(outputs, 7);
+            let panels = Panels::new(&w, &b, inputs);
+            for rows in 1..=30 {
+                let x = values(rows * inputs, rows as u32);
+                let want = reference(&w, &b, &x, inputs);
+                let mut portable = vec![0f32; rows * outputs];
+                portable_apply(&panels, &x, rows, &mut portable);
+                let mut portable_f64 = vec![0f32; rows * outputs];
+                portable_apply_f64(&panels, &x, rows, &mut portable_f64);
+                let error = |got: &[f32]| {
+                    got.iter()
+                        .zip(&want)
+                        .map(|(&g, &r)| (f64::from(g) - r).abs())
+                        .fold(0.0, f64::max)
+                };
+                let f32_bound = 1e-5 * (inputs as f64).sqrt();
+                for (got, bound) in [
+                    (panels.forward(&x, false), f32_bound),
+                    (portable, f32_bound),
+                    // Only the final rounding to f32: half an ulp of values below 64.
+                    (panels.forward(&x, true), 4e-6),
+                    (portable_f64, 4e-6),
+                ] {
+                    let err = error(&got);
+                    assert!(err < bound, "{rows}x{inputs} -> {outputs}: error {err}");
+                }
+            }
+        }
+    }
+}
