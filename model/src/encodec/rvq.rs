@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use super::names::EncodecWeights;
 use crate::error::{ModelError, Result};
+use crate::kernels::{FEW_ROWS, Panels};
 
 /// Frames per block of [`ResidualVectorQuantizer::encode`].
 const RVQ_BLOCK_FRAMES: usize = 256;
@@ -18,6 +19,10 @@ pub struct Codebook {
     pub embed: Tensor,
     /// `||E_j||^2`, cached once at load (the reference recomputes it per call).
     norms: Vec<f32>,
+    /// `E` row-major, for the residual update.
+    rows: Vec<f32>,
+    /// `E` packed (no bias): the dots `r . E_j` of a few frames per call.
+    panels: Panels,
 }
 
 pub struct ResidualVectorQuantizer {
@@ -51,7 +56,14 @@ impl ResidualVectorQuantizer {
                     &[bins, dim],
                 )?;
                 let norms = embed.sqr()?.sum(D::Minus1)?.to_vec1::<f32>()?;
-                Ok(Codebook { embed, norms })
+                let rows = embed.flatten_all()?.to_vec1::<f32>()?;
+                let panels = Panels::new(&rows, &vec![0.0; bins], dim);
+                Ok(Codebook {
+                    embed,
+                    norms,
+                    rows,
+                    panels,
+                })
             })
             .collect::<Result<_>>()?;
         Ok(Self {
@@ -121,21 +133,28 @@ impl ResidualVectorQuantizer {
     }
 
     /// Codes `(n_q, len)` of the time-major residual block `(len, D)`.
-    fn encode_block(&self, mut residual: Tensor, n_q: usize) -> Result<Vec<Vec<u32>>> {
+    fn encode_block(&self, residual: Tensor, n_q: usize) -> Result<Vec<Vec<u32>>> {
+        let (len, dim) = residual.dims2()?;
+        let mut residual = residual.flatten_all()?.to_vec1::<f32>()?;
         let mut rows = Vec::with_capacity(n_q);
         for book in &self.codebooks[..n_q] {
-            let r2 = residual.sqr()?.sum(D::Minus1)?.to_vec1::<f32>()?;
-            let dots = residual
-                .matmul(&book.embed.t()?)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
+            let dots = if len <= FEW_ROWS {
+                book.panels.forward(&residual, false)
+            } else {
+                Tensor::from_slice(&residual, (len, dim), book.embed.device())?
+                    .matmul(&book.embed.t()?)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?
+            };
             let codes: Vec<u32> = dots
                 .chunks_exact(self.bins)
-                .zip(&r2)
-                .map(|(dot, &r2)| nearest(r2, dot, &book.norms))
+                .zip(residual.chunks_exact(dim))
+                .map(|(dot, r)| nearest(r.iter().map(|v| v * v).sum(), dot, &book.norms))
                 .collect();
-            let index = Tensor::from_slice(&codes, codes.len(), residual.device())?;
-            residual = (residual - book.embed.index_select(&index, 0)?)?;
+            for (r, &code) in residual.chunks_exact_mut(dim).zip(&codes) {
+                let e = &book.rows[code as usize * dim..(code as usize + 1) * dim];
+                r.iter_mut().zip(e).for_each(|(r, e)| *r -= e);
+            }
             rows.push(codes);
         }
         Ok(rows)
