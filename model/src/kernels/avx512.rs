@@ -62,6 +62,9 @@ pub(super) unsafe fn panels_apply(panels: &Panels, x: &[f32], rows: usize, y: &m
 /// As for [`panels_apply`].
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn panels_apply_f64(panels: &Panels, x: &[f32], rows: usize, y: &mut [f32]) {
+    // Widened once here, so the tiles broadcast straight from memory into their FMAs.
+    let x: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+    let x = &x[..];
     for p in 0..panels.panels() {
         for r0 in (0..rows).step_by(ROWS) {
             let tile = ROWS.min(rows - r0);
@@ -120,7 +123,7 @@ unsafe fn tile_of<const MR: usize, const NP: usize>(
 unsafe fn tile_f64<const MR: usize>(
     panels: &Panels,
     p: usize,
-    x: &[f32],
+    x: &[f64],
     r0: usize,
     y: &mut [f32],
 ) {
@@ -141,7 +144,7 @@ unsafe fn tile_f64<const MR: usize>(
             let lo = _mm512_cvtps_pd(_mm256_load_ps(w));
             let hi = _mm512_cvtps_pd(_mm256_load_ps(w.add(half)));
             for (m, acc) in acc.iter_mut().enumerate() {
-                let xv = _mm512_set1_pd(f64::from(*xs.add(m * inputs + i)));
+                let xv = _mm512_set1_pd(*xs.add(m * inputs + i));
                 acc[0] = _mm512_fmadd_pd(xv, lo, acc[0]);
                 acc[1] = _mm512_fmadd_pd(xv, hi, acc[1]);
             }
