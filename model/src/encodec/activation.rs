@@ -32,9 +32,18 @@ impl CustomOp1 for Elu {
         else {
             candle_core::bail!("encodec-elu: expects a contiguous f32 tensor");
         };
-        let out: Vec<f32> = data[start..end].iter().map(|&v| elu_scalar(v)).collect();
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
+        Ok((
+            CpuStorage::F32(elu_slice(&data[start..end])),
+            layout.shape().clone(),
+        ))
     }
+}
+
+/// ELU of every value, compiled for the widest vector unit the CPU has (no fused multiply-adds
+/// are formed, so every CPU computes the same values).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx2+fma", "x86_64+avx2+fma"))]
+fn elu_slice(data: &[f32]) -> Vec<f32> {
+    data.iter().map(|&v| elu_scalar(v)).collect()
 }
 
 /// ELU of one value, written without branches so loops over it vectorise.

@@ -5,7 +5,7 @@ use candle_core::{D, DType, Tensor};
 
 use super::names::EncodecWeights;
 use crate::error::Result;
-use crate::kernels::{FEW_ROWS, Panels};
+use crate::kernels::{FEW_ROWS, Panels, RowLayout};
 
 /// Static shape of one conv layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,12 +175,25 @@ impl WeightNormConv1d {
             .to_dtype(DType::F32)?
             .flatten_all()?
             .to_vec1::<f32>()?;
-        let width = self.spec.kernel * self.spec.in_channels;
-        let mut windows = Vec::with_capacity(channels * frames * width);
-        for signal in input.chunks_exact(len * self.spec.in_channels) {
-            window_rows(signal, &self.spec, frames, &mut windows);
-        }
-        let y = self.panels.forward(&windows, self.f64_sums);
+        let cin = self.spec.in_channels;
+        let y = if self.spec.dilation == 1 {
+            // Window `t` of a channel is `k * in` consecutive values from `t * stride * in`:
+            // the kernel reads them in place.
+            let layout = RowLayout {
+                rows: channels * frames,
+                per_group: frames,
+                group_stride: len * cin,
+                row_stride: self.spec.stride * cin,
+            };
+            self.panels.forward_rows(&input, layout, self.f64_sums)
+        } else {
+            let width = self.spec.kernel * cin;
+            let mut windows = Vec::with_capacity(channels * frames * width);
+            for signal in input.chunks_exact(len * cin) {
+                window_rows(signal, &self.spec, frames, &mut windows);
+            }
+            self.panels.forward(&windows, self.f64_sums)
+        };
         let shape = (channels, frames, self.spec.out_channels);
         Ok(Tensor::from_vec(y, shape, padded.device())?)
     }

@@ -87,7 +87,6 @@ impl Lstm {
         let gate_width = 4 * width;
         let mut input = x.reshape((rows, width))?;
         let mut h = vec![0f32; channels * width];
-        let mut gates_h = vec![0f32; channels * gate_width];
         for (k, layer) in self.layers.iter().enumerate() {
             let gates_x = if rows <= FEW_ROWS {
                 layer
@@ -105,7 +104,7 @@ impl Lstm {
             }
             let mut out = vec![0f32; rows * width];
             for t in 0..frames {
-                layer.w_hh.apply(&h, &mut gates_h);
+                let gates_h = layer.w_hh.forward(&h, false);
                 for (n, state) in states.iter_mut().enumerate() {
                     let row = n * frames + t;
                     let h = &mut h[n * width..(n + 1) * width];

@@ -8,7 +8,7 @@ use std::arch::x86_64::{
     _mm512_load_ps, _mm512_mask_storeu_ps, _mm512_set1_pd, _mm512_set1_ps, _mm512_storeu_pd,
 };
 
-use super::panels::{PANEL, Panels};
+use super::panels::{PANEL, Panels, RowLayout};
 
 /// Rows per tile: 12 rows x 2 panels = 24 accumulators.
 const ROWS: usize = 12;
@@ -37,9 +37,11 @@ macro_rules! with_rows {
 /// `y = x W^T + b` for `rows` rows of `x`.
 ///
 /// # Safety
-/// The CPU must support AVX-512F; `x` holds `rows * inputs` values and `y` `rows * outputs`.
+/// The CPU must support AVX-512F; every row of `layout` lies inside `x`; `y` holds
+/// `rows * outputs` values.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn panels_apply(panels: &Panels, x: &[f32], rows: usize, y: &mut [f32]) {
+pub(super) unsafe fn panels_apply(panels: &Panels, x: &[f32], layout: RowLayout, y: &mut [f32]) {
+    let rows = layout.rows;
     let count = panels.panels();
     for p in (0..count).step_by(2) {
         for r0 in (0..rows).step_by(ROWS) {
@@ -47,9 +49,9 @@ pub(super) unsafe fn panels_apply(panels: &Panels, x: &[f32], rows: usize, y: &m
             // SAFETY: AVX-512F is enabled here; tiles stay inside `x` and `y`.
             unsafe {
                 if p + 1 < count {
-                    with_rows!(tile, tile_of, [2], panels, p, x, r0, y);
+                    with_rows!(tile, tile_of, [2], panels, p, x, layout, r0, y);
                 } else {
-                    with_rows!(tile, tile_of, [1], panels, p, x, r0, y);
+                    with_rows!(tile, tile_of, [1], panels, p, x, layout, r0, y);
                 }
             }
         }
@@ -61,7 +63,13 @@ pub(super) unsafe fn panels_apply(panels: &Panels, x: &[f32], rows: usize, y: &m
 /// # Safety
 /// As for [`panels_apply`].
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn panels_apply_f64(panels: &Panels, x: &[f32], rows: usize, y: &mut [f32]) {
+pub(super) unsafe fn panels_apply_f64(
+    panels: &Panels,
+    x: &[f32],
+    layout: RowLayout,
+    y: &mut [f32],
+) {
+    let rows = layout.rows;
     // Widened once here, so the tiles broadcast straight from memory into their FMAs.
     let x: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
     let x = &x[..];
@@ -69,7 +77,7 @@ pub(super) unsafe fn panels_apply_f64(panels: &Panels, x: &[f32], rows: usize, y
         for r0 in (0..rows).step_by(ROWS) {
             let tile = ROWS.min(rows - r0);
             // SAFETY: AVX-512F is enabled here; tiles stay inside `x` and `y`.
-            unsafe { with_rows!(tile, tile_f64, [], panels, p, x, r0, y) };
+            unsafe { with_rows!(tile, tile_f64, [], panels, p, x, layout, r0, y) };
         }
     }
 }
@@ -80,24 +88,26 @@ unsafe fn tile_of<const MR: usize, const NP: usize>(
     panels: &Panels,
     p: usize,
     x: &[f32],
+    layout: RowLayout,
     r0: usize,
     y: &mut [f32],
 ) {
     let (inputs, outputs) = (panels.inputs(), panels.outputs());
-    assert!((r0 + MR) * inputs <= x.len() && p + NP <= panels.panels());
+    assert!(p + NP <= panels.panels());
     let weights: [*const f32; NP] =
         std::array::from_fn(|q| panels.panel(p + q).as_ptr().cast::<f32>());
-    // SAFETY: lanes are 64-byte aligned ([`super::panels::Lane`]) and `inputs * PANEL` long; the row
-    // reads stay below `(r0 + MR) * inputs`, checked above.
+    let rows: [&[f32]; MR] = std::array::from_fn(|m| &x[layout.offset(r0 + m)..][..inputs]);
+    // SAFETY: lanes are 64-byte aligned ([`super::panels::Lane`]) and `inputs * PANEL` long;
+    // every row holds `inputs` values (sliced above).
     unsafe {
         let mut acc: [[__m512; NP]; MR] =
             [std::array::from_fn(|q| _mm512_load_ps(panels.panel_bias(p + q).0.as_ptr())); MR];
-        let xs = x.as_ptr().add(r0 * inputs);
+        let xs: [*const f32; MR] = rows.map(<[f32]>::as_ptr);
         for i in 0..inputs {
             let w: [__m512; NP] =
                 std::array::from_fn(|q| _mm512_load_ps(weights[q].add(i * PANEL)));
             for (m, acc) in acc.iter_mut().enumerate() {
-                let xv = _mm512_set1_ps(*xs.add(m * inputs + i));
+                let xv = _mm512_set1_ps(*xs[m].add(i));
                 for q in 0..NP {
                     acc[q] = _mm512_fmadd_ps(xv, w[q], acc[q]);
                 }
@@ -124,11 +134,13 @@ unsafe fn tile_f64<const MR: usize>(
     panels: &Panels,
     p: usize,
     x: &[f64],
+    layout: RowLayout,
     r0: usize,
     y: &mut [f32],
 ) {
     let (inputs, outputs) = (panels.inputs(), panels.outputs());
-    assert!((r0 + MR) * inputs <= x.len() && p < panels.panels());
+    assert!(p < panels.panels());
+    let rows: [&[f64]; MR] = std::array::from_fn(|m| &x[layout.offset(r0 + m)..][..inputs]);
     let weights = panels.panel(p).as_ptr().cast::<f32>();
     let half = PANEL / 2;
     // SAFETY: as in `tile_of`.
@@ -138,13 +150,13 @@ unsafe fn tile_f64<const MR: usize>(
             _mm512_cvtps_pd(_mm256_load_ps(bias)),
             _mm512_cvtps_pd(_mm256_load_ps(bias.add(half))),
         ]; MR];
-        let xs = x.as_ptr().add(r0 * inputs);
+        let xs: [*const f64; MR] = rows.map(<[f64]>::as_ptr);
         for i in 0..inputs {
             let w = weights.add(i * PANEL);
             let lo = _mm512_cvtps_pd(_mm256_load_ps(w));
             let hi = _mm512_cvtps_pd(_mm256_load_ps(w.add(half)));
             for (m, acc) in acc.iter_mut().enumerate() {
-                let xv = _mm512_set1_pd(*xs.add(m * inputs + i));
+                let xv = _mm512_set1_pd(*xs[m].add(i));
                 acc[0] = _mm512_fmadd_pd(xv, lo, acc[0]);
                 acc[1] = _mm512_fmadd_pd(xv, hi, acc[1]);
             }

@@ -6,7 +6,7 @@
 mod avx512;
 mod panels;
 
-pub use panels::Panels;
+pub use panels::{Panels, RowLayout};
 
 /// Up to this many rows per call, matrix products go through [`Panels`] instead of candle's
 /// gemm, which packs the whole right-hand matrix on every call (16 MB for the last strided conv

@@ -11,6 +11,47 @@
 /// Outputs per panel: one 512-bit vector of f32.
 pub const PANEL: usize = 16;
 
+/// Where the rows of `x` start: row `r` is `inputs` values from [`Self::offset`]`(r)`. Rows
+/// come in groups of equally spaced rows (one group per channel); rows may overlap, as the
+/// windows of a stride-`s` convolution do (`row_stride = s * in`), so a convolution reads its
+/// padded input in place instead of copying every window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowLayout {
+    pub rows: usize,
+    pub per_group: usize,
+    pub group_stride: usize,
+    pub row_stride: usize,
+}
+
+impl RowLayout {
+    /// `rows` consecutive rows of `width` values.
+    pub fn dense(rows: usize, width: usize) -> Self {
+        Self {
+            rows,
+            per_group: rows.max(1),
+            group_stride: 0,
+            row_stride: width,
+        }
+    }
+
+    #[inline(always)]
+    pub fn offset(&self, row: usize) -> usize {
+        row / self.per_group * self.group_stride + row % self.per_group * self.row_stride
+    }
+
+    /// One past the last value any row of `width` values reads: offsets grow along a group
+    /// and from group to group, so the furthest row ends the last group or the last whole one.
+    fn end(&self, width: usize) -> usize {
+        let last = self.offset(self.rows - 1);
+        let whole_groups = self.rows / self.per_group;
+        let last_whole = match whole_groups {
+            0 => 0,
+            g => self.offset(g * self.per_group - 1),
+        };
+        last.max(last_whole) + width
+    }
+}
+
 /// The weights of one input for the [`PANEL`] outputs of a panel, aligned for vector loads.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
@@ -63,43 +104,38 @@ impl Panels {
     }
 
     /// `y = x W^T + b` for `x` of whole rows of `inputs` values; `y` gets as many rows of
-    /// `outputs` values.
-    pub fn apply(&self, x: &[f32], y: &mut [f32]) {
-        let rows = x.len() / self.inputs;
-        assert_eq!(x.len(), rows * self.inputs, "x is not whole rows");
-        assert_eq!(y.len(), rows * self.outputs, "y does not match x");
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F; the shapes were checked above.
-            unsafe { super::avx512::panels_apply(self, x, rows, y) };
-            return;
-        }
-        portable_apply(self, x, rows, y);
-    }
-
-    /// [`Self::apply`] with products and sums in f64, rounded to f32 once at the end (the f64
+    /// `outputs` values. Sums in f64 if `f64_sums` (rounded to f32 once at the end: the f64
     /// matrix product, since f32 products are exact in f64), for layers whose output cancels
     /// heavily.
-    pub fn apply_f64(&self, x: &[f32], y: &mut [f32]) {
+    pub fn forward(&self, x: &[f32], f64_sums: bool) -> Vec<f32> {
         let rows = x.len() / self.inputs;
         assert_eq!(x.len(), rows * self.inputs, "x is not whole rows");
-        assert_eq!(y.len(), rows * self.outputs, "y does not match x");
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F; the shapes were checked above.
-            unsafe { super::avx512::panels_apply_f64(self, x, rows, y) };
-            return;
-        }
-        portable_apply_f64(self, x, rows, y);
+        self.forward_rows(x, RowLayout::dense(rows, self.inputs), f64_sums)
     }
 
-    /// [`Self::apply`] (or [`Self::apply_f64`] if `f64_sums`) into a new vector.
-    pub fn forward(&self, x: &[f32], f64_sums: bool) -> Vec<f32> {
-        let mut y = vec![0f32; x.len() / self.inputs * self.outputs];
+    /// [`Self::forward`] on the rows of `x` at `layout`.
+    pub fn forward_rows(&self, x: &[f32], layout: RowLayout, f64_sums: bool) -> Vec<f32> {
+        let mut y = vec![0f32; layout.rows * self.outputs];
+        if layout.rows == 0 {
+            return y;
+        }
+        assert!(layout.end(self.inputs) <= x.len(), "rows outside x");
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F; every row lies inside `x` (checked above).
+            unsafe {
+                if f64_sums {
+                    super::avx512::panels_apply_f64(self, x, layout, &mut y);
+                } else {
+                    super::avx512::panels_apply(self, x, layout, &mut y);
+                }
+            }
+            return y;
+        }
         if f64_sums {
-            self.apply_f64(x, &mut y);
+            portable_apply_f64(self, x, layout, &mut y);
         } else {
-            self.apply(x, &mut y);
+            portable_apply(self, x, layout, &mut y);
         }
         y
     }
@@ -124,8 +160,8 @@ const PORTABLE_ROWS: usize = 4;
 /// The kernel for CPUs without AVX-512, written so the compiler vectorises it for the target
 /// (and for AVX2 + FMA at run time on x86-64).
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn portable_apply(panels: &Panels, x: &[f32], rows: usize, y: &mut [f32]) {
-    let (inputs, outputs) = (panels.inputs, panels.outputs);
+fn portable_apply(panels: &Panels, x: &[f32], layout: RowLayout, y: &mut [f32]) {
+    let (rows, outputs) = (layout.rows, panels.outputs);
     for p in 0..panels.panels() {
         let weights = panels.panel(p);
         let first = p * PANEL;
@@ -135,7 +171,7 @@ fn portable_apply(panels: &Panels, x: &[f32], rows: usize, y: &mut [f32]) {
             let mut acc = [panels.panel_bias(p).0; PORTABLE_ROWS];
             for (i, Lane(w)) in weights.iter().enumerate() {
                 for (m, acc) in acc.iter_mut().enumerate().take(tile) {
-                    let xv = x[(r0 + m) * inputs + i];
+                    let xv = x[layout.offset(r0 + m) + i];
                     for j in 0..PANEL {
                         acc[j] += xv * w[j];
                     }
@@ -151,15 +187,16 @@ fn portable_apply(panels: &Panels, x: &[f32], rows: usize, y: &mut [f32]) {
 
 /// The f64 kernel for CPUs without AVX-512.
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn portable_apply_f64(panels: &Panels, x: &[f32], rows: usize, y: &mut [f32]) {
+fn portable_apply_f64(panels: &Panels, x: &[f32], layout: RowLayout, y: &mut [f32]) {
     let (inputs, outputs) = (panels.inputs, panels.outputs);
     for p in 0..panels.panels() {
         let weights = panels.panel(p);
         let first = p * PANEL;
         let lanes = PANEL.min(outputs - first);
-        for r in 0..rows {
+        for r in 0..layout.rows {
             let mut acc = panels.panel_bias(p).0.map(f64::from);
-            for (Lane(w), &xv) in weights.iter().zip(&x[r * inputs..(r + 1) * inputs]) {
+            let row = &x[layout.offset(r)..][..inputs];
+            for (Lane(w), &xv) in weights.iter().zip(row) {
                 for j in 0..PANEL {
                     acc[j] += f64::from(xv) * f64::from(w[j]);
                 }
@@ -202,38 +239,64 @@ mod tests {
             .collect()
     }
 
-    /// f32 and f64 kernels, AVX-512 and portable, for every tile shape: rows 1..=30 (full and partial tiles of both kernels), outputs that
-    /// are and are not whole panels, odd and even panel counts, short and long inputs.
+    /// Every kernel (f32 and f64, AVX-512 and portable) on `x` at `layout` against the f64
+    /// product of the explicitly gathered rows.
+    fn check(panels: &Panels, w: &[f32], b: &[f32], x: &[f32], layout: RowLayout) {
+        let inputs = panels.inputs();
+        let gathered: Vec<f32> = (0..layout.rows)
+            .flat_map(|r| x[layout.offset(r)..][..inputs].iter().copied())
+            .collect();
+        let want = reference(w, b, &gathered, inputs);
+        let mut portable = vec![0f32; layout.rows * panels.outputs()];
+        portable_apply(panels, x, layout, &mut portable);
+        let mut portable_f64 = vec![0f32; layout.rows * panels.outputs()];
+        portable_apply_f64(panels, x, layout, &mut portable_f64);
+        let error = |got: &[f32]| {
+            got.iter()
+                .zip(&want)
+                .map(|(&g, &r)| (f64::from(g) - r).abs())
+                .fold(0.0, f64::max)
+        };
+        let f32_bound = 1e-5 * (inputs as f64).sqrt();
+        for (got, bound) in [
+            (panels.forward_rows(x, layout, false), f32_bound),
+            (portable, f32_bound),
+            // Only the final rounding to f32: half an ulp of values below 64.
+            (panels.forward_rows(x, layout, true), 4e-6),
+            (portable_f64, 4e-6),
+        ] {
+            let err = error(&got);
+            assert!(
+                err < bound,
+                "{layout:?}, {inputs} -> {}: error {err}",
+                panels.outputs()
+            );
+        }
+    }
+
+    /// Every tile shape: rows 1..=30 (full and partial tiles of both kernels), outputs that
+    /// are and are not whole panels, odd and even panel counts, short and long inputs; dense
+    /// rows, and overlapping rows in two groups (the windows of a strided conv on two channels).
     #[test]
-    fn products_match_f64_for_every_tile_shape() {
+    fn products_match_f64_for_every_tile_shape_and_layout() {
         for (inputs, outputs) in [(1, 1), (7, 16), (96, 33), (130, 48), (512, 100)] {
             let w = values(inputs * outputs, 1 + inputs as u32);
             let b = values(outputs, 7);
             let panels = Panels::new(&w, &b, inputs);
             for rows in 1..=30 {
                 let x = values(rows * inputs, rows as u32);
-                let want = reference(&w, &b, &x, inputs);
-                let mut portable = vec![0f32; rows * outputs];
-                portable_apply(&panels, &x, rows, &mut portable);
-                let mut portable_f64 = vec![0f32; rows * outputs];
-                portable_apply_f64(&panels, &x, rows, &mut portable_f64);
-                let error = |got: &[f32]| {
-                    got.iter()
-                        .zip(&want)
-                        .map(|(&g, &r)| (f64::from(g) - r).abs())
-                        .fold(0.0, f64::max)
+                check(&panels, &w, &b, &x, RowLayout::dense(rows, inputs));
+                let per_group = rows.div_ceil(2);
+                let row_stride = inputs.div_ceil(3);
+                let group_stride = (per_group - 1) * row_stride + inputs + 5;
+                let windows = RowLayout {
+                    rows,
+                    per_group,
+                    group_stride,
+                    row_stride,
                 };
-                let f32_bound = 1e-5 * (inputs as f64).sqrt();
-                for (got, bound) in [
-                    (panels.forward(&x, false), f32_bound),
-                    (portable, f32_bound),
-                    // Only the final rounding to f32: half an ulp of values below 64.
-                    (panels.forward(&x, true), 4e-6),
-                    (portable_f64, 4e-6),
-                ] {
-                    let err = error(&got);
-                    assert!(err < bound, "{rows}x{inputs} -> {outputs}: error {err}");
-                }
+                let x = values(2 * group_stride, rows as u32 + 99);
+                check(&panels, &w, &b, &x, windows);
             }
         }
     }
