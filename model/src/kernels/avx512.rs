@@ -8,7 +8,12 @@ use std::arch::x86_64::{
     _mm512_load_ps, _mm512_mask_storeu_ps, _mm512_set1_pd, _mm512_set1_ps, _mm512_storeu_pd,
 };
 
+use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+
 use super::panels::{PANEL, Panels, RowLayout};
+
+/// Inputs ahead of the current one whose weights are prefetched.
+const AHEAD: usize = 64;
 
 /// Rows per tile: 12 rows x 2 panels = 24 accumulators.
 const ROWS: usize = 12;
@@ -104,6 +109,11 @@ unsafe fn tile_of<const MR: usize, const NP: usize>(
             [std::array::from_fn(|q| _mm512_load_ps(panels.panel_bias(p + q).0.as_ptr())); MR];
         let xs: [*const f32; MR] = rows.map(<[f32]>::as_ptr);
         for i in 0..inputs {
+            for q in 0..NP {
+                _mm_prefetch::<_MM_HINT_T0>(
+                    weights[q].wrapping_add((i + AHEAD) * PANEL).cast::<i8>(),
+                );
+            }
             let w: [__m512; NP] =
                 std::array::from_fn(|q| _mm512_load_ps(weights[q].add(i * PANEL)));
             for (m, acc) in acc.iter_mut().enumerate() {
@@ -152,6 +162,7 @@ unsafe fn tile_f64<const MR: usize>(
         ]; MR];
         let xs: [*const f64; MR] = rows.map(<[f64]>::as_ptr);
         for i in 0..inputs {
+            _mm_prefetch::<_MM_HINT_T0>(weights.wrapping_add((i + AHEAD) * PANEL).cast::<i8>());
             let w = weights.add(i * PANEL);
             let lo = _mm512_cvtps_pd(_mm256_load_ps(w));
             let hi = _mm512_cvtps_pd(_mm256_load_ps(w.add(half)));
