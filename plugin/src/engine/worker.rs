@@ -15,8 +15,12 @@ use vocos_dsp::resample::StreamResampler;
 use super::processor::{MODEL_RATE, StreamProcessor};
 use super::{Control, EngineSetup, Shared};
 
-/// How long the worker parks when it has nothing to do.
-const IDLE_PARK: Duration = Duration::from_micros(250);
+/// How long the worker parks when it has nothing to do. Input that arrives meanwhile waits at
+/// most this long, well inside the time the buffering gives the worker for a step (one callback
+/// period plus one step: 4 model frames, over 40 ms; see `plan`). Polling every 250 us instead
+/// cost about 4 % of a core in wake-ups (`cargo xtask bench`: 23 % -> 19 % for a stereo 48 kHz
+/// instance).
+const IDLE_PARK: Duration = Duration::from_millis(2);
 /// Pending bandwidth changes kept at once; beyond that the oldest is applied early.
 const MAX_PENDING_CHANGES: usize = 64;
 
