@@ -64,6 +64,12 @@ struct Stages {
     up_out: usize,
     /// 24 kHz delay of the down-resampler.
     down_delay: usize,
+    /// `down_delay % frame`: 24 kHz samples dropped before the processor at each stream start,
+    /// with as many zeros emitted after it, so the model's frame grid starts at the stream's
+    /// first input sample whatever the host rate (as at 24 kHz and offline). The latency is
+    /// unchanged. A frame-based model is not exactly shift-invariant: without this a 48 kHz
+    /// host would hear the model on another frame grid than a 24 kHz one.
+    grid_shift: usize,
 }
 
 /// The worker's ends of the rings and channels from the audio side.
@@ -100,6 +106,8 @@ pub(super) struct Worker {
     at_model_rate: Fifo,
     /// Processor output, not yet a whole up-resampler chunk.
     processed: Fifo,
+    /// 24 kHz input frames still to drop at this stream's start (see `Stages::grid_shift`).
+    skip: usize,
     /// Processor frames run in the current stream.
     frames_done: u64,
     /// Bandwidth changes (index, absolute host frame) waiting for their frame, oldest first.
@@ -139,6 +147,7 @@ impl Worker {
                 up_in: step,
                 up_out: step,
                 down_delay: 0,
+                grid_shift: 0,
             },
             Some((down, up)) => Stages {
                 host_chunk: down.chunk_in(),
@@ -148,9 +157,10 @@ impl Worker {
                 up_in: up.chunk_in(),
                 up_out: up.chunk_out(),
                 down_delay: down.delay(),
+                grid_shift: down.delay() % frame,
             },
         };
-        Self {
+        let mut worker = Self {
             processor,
             channels: ch,
             host_rate: setup.host_rate,
@@ -166,7 +176,8 @@ impl Worker {
             staged_at: 0,
             stream_start: 0,
             at_model_rate: Fifo::new(stages.down_out + step, ch),
-            processed: Fifo::new(stages.up_in + step, ch),
+            processed: Fifo::new(stages.up_in + step + frame, ch),
+            skip: 0,
             frames_done: 0,
             pending: Vec::with_capacity(MAX_PENDING_CHANGES),
             written: 0,
@@ -174,7 +185,20 @@ impl Worker {
             up_buf: vec![0.0; stages.up_out * ch],
             frame_in: vec![vec![0.0; step]; ch],
             frame_out: vec![vec![0.0; step]; ch],
-        }
+        };
+        worker.start_stream();
+        worker
+    }
+
+    /// Empties the 24 kHz buffers for a new stream and aligns its frame grid (see
+    /// `Stages::grid_shift`).
+    fn start_stream(&mut self) {
+        self.at_model_rate.data.clear();
+        self.processed.data.clear();
+        let shift = self.stages.grid_shift;
+        self.processed.data.resize(shift * self.channels, 0.0);
+        self.skip = shift;
+        self.frames_done = 0;
     }
 
     pub fn run(mut self) {
@@ -256,9 +280,7 @@ impl Worker {
                     down.reset();
                     up.reset();
                 }
-                self.at_model_rate.data.clear();
-                self.processed.data.clear();
-                self.frames_done = 0;
+                self.start_stream();
                 // Changes made before the new stream hold from its start.
                 while let Some(&(index, change_at)) = self.pending.first()
                     && change_at <= at
@@ -296,7 +318,11 @@ impl Worker {
                 if down.process(chunk, &mut self.down_buf).is_err() {
                     self.down_buf.fill(0.0);
                 }
-                self.at_model_rate.data.extend_from_slice(&self.down_buf);
+                let dropped = self.skip.min(s.down_out);
+                self.skip -= dropped;
+                self.at_model_rate
+                    .data
+                    .extend_from_slice(&self.down_buf[dropped * ch..]);
             }
             None => self.at_model_rate.data.extend_from_slice(chunk),
         }
@@ -334,8 +360,8 @@ impl Worker {
         let s = self.stages;
         while let Some(&(index, at)) = self.pending.first() {
             let in_stream = at.saturating_sub(self.stream_start);
-            let at_24k =
-                in_stream * u64::from(MODEL_RATE) / u64::from(self.host_rate) + s.down_delay as u64;
+            let at_24k = in_stream * u64::from(MODEL_RATE) / u64::from(self.host_rate)
+                + (s.down_delay - s.grid_shift) as u64;
             if at_24k / s.frame as u64 > self.frames_done {
                 break;
             }
@@ -357,8 +383,8 @@ impl Worker {
     fn change_frame(&self, at: u64) -> u64 {
         let s = self.stages;
         let in_stream = at.saturating_sub(self.stream_start);
-        let at_24k =
-            in_stream * u64::from(MODEL_RATE) / u64::from(self.host_rate) + s.down_delay as u64;
+        let at_24k = in_stream * u64::from(MODEL_RATE) / u64::from(self.host_rate)
+            + (s.down_delay - s.grid_shift) as u64;
         at_24k / s.frame as u64
     }
 
