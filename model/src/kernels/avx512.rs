@@ -109,10 +109,8 @@ unsafe fn tile_of<const MR: usize, const NP: usize>(
             [std::array::from_fn(|q| _mm512_load_ps(panels.panel_bias(p + q).0.as_ptr())); MR];
         let xs: [*const f32; MR] = rows.map(<[f32]>::as_ptr);
         for i in 0..inputs {
-            for q in 0..NP {
-                _mm_prefetch::<_MM_HINT_T0>(
-                    weights[q].wrapping_add((i + AHEAD) * PANEL).cast::<i8>(),
-                );
+            for panel in weights {
+                _mm_prefetch::<_MM_HINT_T0>(panel.wrapping_add((i + AHEAD) * PANEL).cast::<i8>());
             }
             let w: [__m512; NP] =
                 std::array::from_fn(|q| _mm512_load_ps(weights[q].add(i * PANEL)));
