@@ -744,9 +744,15 @@ fn output_at_48_khz_is_finite_and_aligned_with_24_khz() {
     // Past the resamplers' start-up and the filter's edge, before the clip's end reaches back.
     let compared = 2_400..low.len() - 9_000;
     let low = low_pass_9k(low);
-    let peak = low[compared.clone()].iter().fold(0f32, |m, v| m.max(v.abs()));
+    let peak = low[compared.clone()]
+        .iter()
+        .fold(0f32, |m, v| m.max(v.abs()));
     let error_at = |shift: usize| {
-        let even: Vec<f32> = high[0][high_latency + shift..].iter().step_by(2).copied().collect();
+        let even: Vec<f32> = high[0][high_latency + shift..]
+            .iter()
+            .step_by(2)
+            .copied()
+            .collect();
         let high = low_pass_9k(&even);
         compared
             .clone()
@@ -760,5 +766,60 @@ fn output_at_48_khz_is_finite_and_aligned_with_24_khz() {
          {aligned:.3e} aligned by the reported latencies, {off_by_one:.3e} one 48 kHz sample off"
     );
     assert!(aligned < 0.03, "48 kHz output not aligned: {aligned}");
-    assert!(off_by_one > 5.0 * aligned, "the check cannot see a one-sample shift");
+    assert!(
+        off_by_one > 5.0 * aligned,
+        "the check cannot see a one-sample shift"
+    );
+}
+
+/// A worker stalled on purpose for half a second (debug bundles honour
+/// `VOCOS_TEST_STALL_WORKER`) while the host plays in real time: the plugin keeps answering,
+/// plays silence for the blocks the worker is late for (the underruns it counts), and then
+/// plays the input delayed by the same latency as before, every sample exact.
+#[test]
+fn a_stalled_worker_plays_silence_then_recovers_with_the_same_latency() {
+    let _serial = serial();
+    let rate = 24_000;
+    let input = stereo_noise(3 * rate as usize);
+    // SAFETY: the tests of this binary run one at a time (`serial`), and nothing else reads
+    // the environment while this one changes it.
+    unsafe { std::env::set_var("VOCOS_TEST_STALL_WORKER", "32:500") };
+    let mut plugin = Clap::load();
+    let (output, latency) = plugin.render(rate, &input, &[], Pace::RealTime);
+    // SAFETY: as above.
+    unsafe { std::env::remove_var("VOCOS_TEST_STALL_WORKER") };
+    // Had the audio thread waited for the worker, the output would have no gap.
+    for (c, (output, input)) in output.iter().zip(&input).enumerate() {
+        let expected = |n: usize| if n < latency { 0.0 } else { input[n - latency] };
+        let wrong: Vec<usize> = (0..output.len())
+            .filter(|&n| output[n] != expected(n))
+            .collect();
+        let (Some(&first), Some(&last)) = (wrong.first(), wrong.last()) else {
+            panic!("channel {c}: no gap, the audio thread waited for the worker");
+        };
+        println!(
+            "CLAP stalled worker, channel {c}: samples {first}..={last} silent ({} ms), \
+             exact before and after",
+            (last + 1 - first) * 1000 / rate as usize
+        );
+        // One gap of silence, a few hundred ms: the stall minus the buffering's slack.
+        assert!(
+            wrong.iter().all(|&n| output[n] == 0.0),
+            "channel {c}: wrong, not silent"
+        );
+        assert_eq!(
+            wrong.len(),
+            last + 1 - first,
+            "channel {c}: more than one gap"
+        );
+        assert!(
+            (2_400..12_000).contains(&wrong.len()),
+            "channel {c}: gap {}",
+            wrong.len()
+        );
+        assert!(
+            last < output.len() - rate as usize,
+            "channel {c}: no recovery"
+        );
+    }
 }

@@ -21,6 +21,24 @@ use super::{Control, EngineSetup, Shared};
 /// cost about 4 % of a core in wake-ups (`cargo xtask bench`: 23 % -> 19 % for a stereo 48 kHz
 /// instance).
 const IDLE_PARK: Duration = Duration::from_millis(2);
+/// Fault injection for host tests, in debug builds only: `VOCOS_TEST_STALL_WORKER=<frames>:<ms>`
+/// makes every worker of the process sleep `ms` milliseconds once, before it runs processor
+/// frame `frames` of its first stream, as a worker too slow for real time would be late.
+const STALL_ENV: &str = "VOCOS_TEST_STALL_WORKER";
+
+/// The stall [`STALL_ENV`] asks for: before which frame, and how long.
+fn injected_stall() -> Option<(u64, Duration)> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
+    let value = std::env::var(STALL_ENV).ok()?;
+    let (frames, millis) = value.split_once(':')?;
+    Some((
+        frames.parse().ok()?,
+        Duration::from_millis(millis.parse().ok()?),
+    ))
+}
+
 /// Pending bandwidth changes kept at once; beyond that the oldest is applied early.
 const MAX_PENDING_CHANGES: usize = 64;
 
@@ -110,6 +128,8 @@ pub(super) struct Worker {
     skip: usize,
     /// Processor frames run in the current stream.
     frames_done: u64,
+    /// A stall still to inject (see [`STALL_ENV`]).
+    stall: Option<(u64, Duration)>,
     /// Bandwidth changes (index, absolute host frame) waiting for their frame, oldest first.
     pending: Vec<(usize, u64)>,
     /// Interleaved samples written to the output ring since start.
@@ -179,6 +199,7 @@ impl Worker {
             processed: Fifo::new(stages.up_in + step + frame, ch),
             skip: 0,
             frames_done: 0,
+            stall: injected_stall(),
             pending: Vec::with_capacity(MAX_PENDING_CHANGES),
             written: 0,
             down_buf: vec![0.0; stages.down_out * ch],
@@ -390,6 +411,12 @@ impl Worker {
 
     /// Runs the processor on the next `count` frames; non-finite output becomes silence.
     fn run_frames(&mut self, count: usize) {
+        if let Some((at, duration)) = self.stall
+            && self.frames_done >= at
+        {
+            std::thread::sleep(duration);
+            self.stall = None;
+        }
         let ch = self.channels;
         let len = self.stages.frame * count;
         for (i, &s) in self.at_model_rate.data[..len * ch].iter().enumerate() {
