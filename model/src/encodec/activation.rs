@@ -42,8 +42,14 @@ impl CustomOp1 for Elu {
 /// ELU of every value, compiled for the widest vector unit the CPU has (no fused multiply-adds
 /// are formed, so every CPU computes the same values).
 #[multiversion::multiversion(targets("x86_64+avx512f+avx2+fma", "x86_64+avx2+fma"))]
-fn elu_slice(data: &[f32]) -> Vec<f32> {
+pub fn elu_slice(data: &[f32]) -> Vec<f32> {
     data.iter().map(|&v| elu_scalar(v)).collect()
+}
+
+/// [`elu_slice`] in place.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx2+fma", "x86_64+avx2+fma"))]
+pub fn elu_in_place(data: &mut [f32]) {
+    data.iter_mut().for_each(|v| *v = elu_scalar(*v));
 }
 
 /// ELU of one value, written without branches so loops over it vectorise.

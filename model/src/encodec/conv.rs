@@ -149,9 +149,15 @@ impl WeightNormConv1d {
     /// The convolution of an already padded time-major signal `(L, in)`, `L >= k_eff`: every
     /// complete window, `(L - k_eff) / stride + 1` outputs `(.., out)` f32.
     pub fn convolve(&self, padded: &Tensor) -> Result<Tensor> {
-        let frames = (padded.dim(0)? - self.spec.effective_kernel()) / self.spec.stride + 1;
+        let len = padded.dim(0)?;
+        let frames = (len - self.spec.effective_kernel()) / self.spec.stride + 1;
         if frames <= FEW_ROWS {
-            return Ok(self.convolve_channels(&padded.unsqueeze(0)?)?.squeeze(0)?);
+            let input = padded
+                .to_dtype(DType::F32)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            let y = self.convolve_channels(&input, 1, len);
+            return Ok(Tensor::from_vec(y, (frames, self.spec.out_channels), padded.device())?);
         }
         let padded = padded.to_dtype(self.taps.dtype())?;
         let y = windows(&padded, &self.spec, frames)?
@@ -160,23 +166,19 @@ impl WeightNormConv1d {
         Ok(y.to_dtype(DType::F32)?)
     }
 
-    /// [`Self::convolve`] of several channels' padded signals `(N, L, in)` at once, reading the
-    /// weights once for all: `(N, L', out)`.
-    pub fn convolve_channels(&self, padded: &Tensor) -> Result<Tensor> {
-        let (channels, len, _) = padded.dims3()?;
-        let frames = (len - self.spec.effective_kernel()) / self.spec.stride + 1;
-        if channels * frames > FEW_ROWS {
-            let each = (0..channels)
-                .map(|n| self.convolve(&padded.get(n)?))
-                .collect::<Result<Vec<_>>>()?;
-            return Ok(Tensor::stack(&each, 0)?);
-        }
-        let input = padded
-            .to_dtype(DType::F32)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
+    /// The number of outputs of a padded signal of `len` rows (`len >= k_eff`).
+    pub fn outputs(&self, len: usize) -> usize {
+        (len - self.spec.effective_kernel()) / self.spec.stride + 1
+    }
+
+    /// [`Self::convolve`] of `channels` padded signals of `len` rows each, channel-major
+    /// `(N, L, in)`, with the packed kernels, reading the weights once for all channels:
+    /// `(N, outputs(L), out)`.
+    pub fn convolve_channels(&self, padded: &[f32], channels: usize, len: usize) -> Vec<f32> {
+        let frames = self.outputs(len);
         let cin = self.spec.in_channels;
-        let y = if self.spec.dilation == 1 {
+        assert_eq!(padded.len(), channels * len * cin, "signal shape");
+        if self.spec.dilation == 1 {
             // Window `t` of a channel is `k * in` consecutive values from `t * stride * in`:
             // the kernel reads them in place.
             let layout = RowLayout {
@@ -185,17 +187,14 @@ impl WeightNormConv1d {
                 group_stride: len * cin,
                 row_stride: self.spec.stride * cin,
             };
-            self.panels.forward_rows(&input, layout, self.f64_sums)
-        } else {
-            let width = self.spec.kernel * cin;
-            let mut windows = Vec::with_capacity(channels * frames * width);
-            for signal in input.chunks_exact(len * cin) {
-                window_rows(signal, &self.spec, frames, &mut windows);
-            }
-            self.panels.forward(&windows, self.f64_sums)
-        };
-        let shape = (channels, frames, self.spec.out_channels);
-        Ok(Tensor::from_vec(y, shape, padded.device())?)
+            return self.panels.forward_rows(padded, layout, self.f64_sums);
+        }
+        let width = self.spec.kernel * cin;
+        let mut windows = Vec::with_capacity(channels * frames * width);
+        for signal in padded.chunks_exact(len * cin) {
+            window_rows(signal, &self.spec, frames, &mut windows);
+        }
+        self.panels.forward(&windows, self.f64_sums)
     }
 }
 

@@ -73,27 +73,31 @@ impl Lstm {
     /// Runs frames `x` `(T, C)` from `state`, returning `LSTM(x) + x` `(T, C)` and updating
     /// `state`. Gate pre-activations are `(x W_ih^T + b_ih) + (h W_hh^T + b_hh)` as in PyTorch.
     pub fn forward(&self, x: &Tensor, state: &mut LstmState) -> Result<Tensor> {
-        Ok(self
-            .forward_channels(&x.unsqueeze(0)?, std::slice::from_mut(state))?
-            .squeeze(0)?)
+        let (frames, width) = x.dims2()?;
+        let x = x.flatten_all()?.to_vec1::<f32>()?;
+        let y = self.forward_channels(&x, frames, std::slice::from_mut(state))?;
+        Ok(Tensor::from_vec(y, (frames, width), &Device::Cpu)?)
     }
 
-    /// [`Self::forward`] for `N` independent sequences at once: `x` `(N, T, C)`, sequence `n`
-    /// from and updating `states[n]`.
-    pub fn forward_channels(&self, x: &Tensor, states: &mut [LstmState]) -> Result<Tensor> {
-        let (channels, frames, width) = x.dims3()?;
-        assert_eq!(states.len(), channels, "one state per sequence");
+    /// [`Self::forward`] for `N = states.len()` independent sequences of `frames` frames at
+    /// once, channel-major `(N, T, C)`, sequence `n` from and updating `states[n]`.
+    pub fn forward_channels(
+        &self,
+        x: &[f32],
+        frames: usize,
+        states: &mut [LstmState],
+    ) -> Result<Vec<f32>> {
+        let (channels, width) = (states.len(), self.width);
         let rows = channels * frames;
+        assert_eq!(x.len(), rows * width, "one state per sequence");
         let gate_width = 4 * width;
-        let mut input = x.reshape((rows, width))?;
+        let mut input = x.to_vec();
         let mut h = vec![0f32; channels * width];
         for (k, layer) in self.layers.iter().enumerate() {
             let gates_x = if rows <= FEW_ROWS {
-                layer
-                    .w_ih
-                    .forward(&input.flatten_all()?.to_vec1::<f32>()?, false)
+                layer.w_ih.forward(&input, false)
             } else {
-                input
+                Tensor::from_slice(&input, (rows, width), &Device::Cpu)?
                     .matmul(&layer.w_ih_t)?
                     .broadcast_add(&layer.b_ih)?
                     .flatten_all()?
@@ -102,7 +106,6 @@ impl Lstm {
             for (h, state) in h.chunks_exact_mut(width).zip(states.iter()) {
                 h.copy_from_slice(&state.h[k]);
             }
-            let mut out = vec![0f32; rows * width];
             for t in 0..frames {
                 let gates_h = layer.w_hh.forward(&h, false);
                 for (n, state) in states.iter_mut().enumerate() {
@@ -114,15 +117,17 @@ impl Lstm {
                         &mut state.c[k],
                         h,
                     );
-                    out[row * width..(row + 1) * width].copy_from_slice(h);
+                    input[row * width..(row + 1) * width].copy_from_slice(h);
                 }
             }
             for (h, state) in h.chunks_exact(width).zip(states.iter_mut()) {
                 state.h[k].copy_from_slice(h);
             }
-            input = Tensor::from_vec(out, (rows, width), &Device::Cpu)?;
         }
-        Ok((input.reshape((channels, frames, width))? + x)?)
+        for (y, x) in input.iter_mut().zip(x) {
+            *y += x;
+        }
+        Ok(input)
     }
 }
 

@@ -2,8 +2,9 @@
 //! as they are final, equal to the offline encoder's frames.
 //!
 //! One stream runs several channels (independent signals, e.g. left and right) in step: every
-//! signal here is `(N, L, C)`, channel-major, and each layer is one matrix product over all
-//! channels' rows, so the weights are read once per step whatever the channel count.
+//! signal here is a [`Rows`] `(N, L, C)`, channel-major, and each layer is one matrix product
+//! over all channels' rows, so the weights are read once per step whatever the channel count.
+//! Signals are plain buffers: a step copies each layer's input once (into its tail).
 //!
 //! Every conv keeps the padded input it has not consumed yet (its tail, at its own rate); the
 //! LSTM carries its state. The reference pads each conv's input on the left with the
@@ -23,29 +24,73 @@ use std::sync::Arc;
 use candle_core::{Device, Tensor};
 
 use super::Encodec;
-use super::activation::elu;
-use super::conv::{WeightNormConv1d, reflect_pad};
+use super::activation::{elu_in_place, elu_slice};
+use super::conv::WeightNormConv1d;
 use super::lstm::LstmState;
 use super::seanet::ResidualBlock;
 use crate::error::{ModelError, Result};
 
-/// Time: dimension 1 of `(N, L, C)`.
-const TIME: usize = 1;
-
-/// `a` followed by `b` along time; `a` may be absent.
-fn append(a: Option<Tensor>, b: &Tensor) -> Result<Tensor> {
-    Ok(match a {
-        Some(a) => Tensor::cat(&[&a, b], TIME)?,
-        None => b.clone(),
-    })
+/// Rows of `width` values of several channels in step, channel-major: channel `n`'s `len`
+/// rows, then channel `n + 1`'s.
+#[derive(Clone, Default)]
+struct Rows {
+    data: Vec<f32>,
+    channels: usize,
+    len: usize,
+    width: usize,
 }
 
-/// Times `from..` of `x`, or `None` if there are none.
-fn rows_from(x: &Tensor, from: usize) -> Result<Option<Tensor>> {
-    let len = x.dim(TIME)?;
-    Ok((from < len)
-        .then(|| x.narrow(TIME, from, len - from))
-        .transpose()?)
+impl Rows {
+    fn new(data: Vec<f32>, channels: usize, width: usize) -> Self {
+        let len = data.len() / (channels * width);
+        Self {
+            data,
+            channels,
+            len,
+            width,
+        }
+    }
+
+    /// Rows `range` of channel `n`.
+    fn rows(&self, n: usize, range: std::ops::Range<usize>) -> &[f32] {
+        let start = n * self.len + range.start;
+        &self.data[start * self.width..(start + range.len()) * self.width]
+    }
+
+    /// Appends `other`'s rows (same channels and width) after each channel's own.
+    fn append(&mut self, other: &Rows) {
+        if self.len == 0 {
+            *self = other.clone();
+            return;
+        }
+        let mut data = Vec::with_capacity(self.data.len() + other.data.len());
+        for n in 0..self.channels {
+            data.extend_from_slice(self.rows(n, 0..self.len));
+            data.extend_from_slice(other.rows(n, 0..other.len));
+        }
+        *self = Rows::new(data, self.channels, self.width);
+    }
+
+    /// Keeps each channel's rows `from..`.
+    fn drop_front(&mut self, from: usize) {
+        let data = (0..self.channels)
+            .flat_map(|n| self.rows(n, from.min(self.len)..self.len).iter().copied())
+            .collect();
+        *self = Rows::new(data, self.channels, self.width);
+    }
+
+    /// Each channel preceded by the reflection of its rows `1..=pad` (encodec
+    /// `pad1d(mode='reflect')` on the left; needs `len > pad`).
+    fn reflect_left(&self, pad: usize) -> Rows {
+        let mut data = Vec::with_capacity(self.data.len() + self.channels * pad * self.width);
+        for n in 0..self.channels {
+            for r in (1..=pad).rev() {
+                data.extend_from_slice(self.rows(n, r..r + 1));
+            }
+            data.extend_from_slice(self.rows(n, 0..self.len));
+        }
+        Rows::new(data, self.channels, self.width)
+    }
 }
 
 /// The streaming state of one causal conv.
@@ -55,36 +100,30 @@ struct ConvTail {
     started: bool,
     /// Input not consumed yet: before the start the raw rows, after it the padded input from
     /// the first window still to compute.
-    pending: Option<Tensor>,
+    pending: Rows,
 }
 
 impl ConvTail {
     /// Takes the next input `(N, n, in)`, returns the outputs now final `(N, m, out)`.
-    fn step(&mut self, conv: &WeightNormConv1d, x: &Tensor) -> Result<Option<Tensor>> {
-        let mut padded = append(self.pending.take(), x)?;
+    fn step(&mut self, conv: &WeightNormConv1d, x: &Rows) -> Option<Rows> {
+        self.pending.append(x);
         if !self.started {
             let pad = conv.spec.padding_total();
-            if padded.dim(TIME)? <= pad {
-                self.pending = Some(padded);
-                return Ok(None);
+            if self.pending.len <= pad {
+                return None;
             }
-            padded = reflect_pad(&padded, TIME, pad, 0)?;
+            self.pending = self.pending.reflect_left(pad);
             self.started = true;
         }
-        let (len, span, stride) = (
-            padded.dim(TIME)?,
-            conv.spec.effective_kernel(),
-            conv.spec.stride,
-        );
-        if len < span {
-            self.pending = Some(padded);
-            return Ok(None);
+        if self.pending.len < conv.spec.effective_kernel() {
+            return None;
         }
-        let outputs = (len - span) / stride + 1;
-        let used = padded.narrow(TIME, 0, (outputs - 1) * stride + span)?;
-        let y = conv.convolve_channels(&used)?;
-        self.pending = rows_from(&padded, outputs * stride)?;
-        Ok(Some(y))
+        let outputs = conv.outputs(self.pending.len);
+        let pending = &self.pending;
+        let y = conv.convolve_channels(&pending.data, pending.channels, pending.len);
+        let channels = pending.channels;
+        self.pending.drop_front(outputs * conv.spec.stride);
+        Some(Rows::new(y, channels, conv.spec.out_channels))
     }
 }
 
@@ -93,26 +132,30 @@ impl ConvTail {
 #[derive(Default)]
 struct ResidualTail {
     conv_k: ConvTail,
-    waiting: Option<Tensor>,
+    waiting: Rows,
 }
 
 impl ResidualTail {
-    fn step(&mut self, block: &ResidualBlock, x: &Tensor) -> Result<Option<Tensor>> {
-        let waiting = append(self.waiting.take(), x)?;
-        let Some(y) = self.conv_k.step(&block.conv_k, &elu(x)?)? else {
-            self.waiting = Some(waiting);
-            return Ok(None);
-        };
-        let done = y.dim(TIME)?;
+    fn step(&mut self, block: &ResidualBlock, x: &Rows) -> Option<Rows> {
+        self.waiting.append(x);
+        let activated = Rows::new(elu_slice(&x.data), x.channels, x.width);
+        let mut y = self.conv_k.step(&block.conv_k, &activated)?;
+        let done = y.len;
+        elu_in_place(&mut y.data);
         // 1x1 convs: no padding, so the convolution is the whole layer.
-        let y = block.conv_1.convolve_channels(&elu(&y)?)?;
-        let input = waiting.narrow(TIME, 0, done)?;
-        let skip = match &block.shortcut {
-            Some(conv) => conv.convolve_channels(&input)?,
-            None => input,
-        };
-        self.waiting = rows_from(&waiting, done)?;
-        Ok(Some((skip + y)?))
+        let mut y = block.conv_1.convolve_channels(&y.data, y.channels, done);
+        let input: Vec<f32> = (0..x.channels)
+            .flat_map(|n| self.waiting.rows(n, 0..done).iter().copied())
+            .collect();
+        match &block.shortcut {
+            Some(conv) => {
+                let skip = conv.convolve_channels(&input, x.channels, done);
+                y.iter_mut().zip(skip).for_each(|(y, s)| *y += s);
+            }
+            None => y.iter_mut().zip(input).for_each(|(y, s)| *y += s),
+        }
+        self.waiting.drop_front(done);
+        Some(Rows::new(y, x.channels, x.width))
     }
 }
 
@@ -132,8 +175,6 @@ pub struct EncoderStream {
     /// Per channel.
     lstm: Vec<LstmState>,
     output: ConvTail,
-    /// The samples of the whole frames of a push, channel-major.
-    frames: Vec<f32>,
 }
 
 impl EncoderStream {
@@ -159,7 +200,6 @@ impl EncoderStream {
             input: ConvTail::default(),
             stages,
             output: ConvTail::default(),
-            frames: Vec::new(),
             model,
         }
     }
@@ -177,44 +217,51 @@ impl EncoderStream {
     /// finite; check with [`super::check_audio`] first) and returns the latent frames that
     /// became final, `(channels, frames, D)`, or `None`.
     pub fn push(&mut self, audio: &[&[f32]]) -> Result<Option<Tensor>> {
-        if audio.len() != self.channels() || audio.iter().any(|a| a.len() != audio[0].len()) {
+        let channels = self.channels();
+        if audio.len() != channels || audio.iter().any(|a| a.len() != audio[0].len()) {
             return Err(ModelError::Input(format!(
-                "{} channels of audio, of different lengths, for a stream of {} channels",
+                "{} channels of audio, of different lengths, for a stream of {channels} channels",
                 audio.len(),
-                self.channels()
             )));
         }
         let hop = self.hop();
-        self.frames.clear();
+        let mut frames = Vec::new();
         for (samples, audio) in self.samples.iter_mut().zip(audio) {
             samples.extend_from_slice(audio);
             let whole = samples.len() / hop * hop;
-            self.frames.extend(samples.drain(..whole));
+            frames.extend(samples.drain(..whole));
         }
-        let whole = self.frames.len() / self.channels();
-        if whole == 0 {
+        if frames.is_empty() {
             return Ok(None);
         }
-        let shape = (self.channels(), whole, 1);
-        let x = Tensor::from_slice(&self.frames, shape, &Device::Cpu)?;
+        let x = Rows::new(frames, channels, 1);
         let encoder = self.model.encoder();
-        let Some(mut x) = self.input.step(&encoder.input_conv, &x)? else {
+        let Some(mut x) = self.input.step(&encoder.input_conv, &x) else {
             return Ok(None);
         };
         for (stage, tail) in encoder.stages.iter().zip(&mut self.stages) {
             for (block, block_tail) in stage.blocks.iter().zip(&mut tail.blocks) {
-                match block_tail.step(block, &x)? {
+                match block_tail.step(block, &x) {
                     Some(y) => x = y,
                     None => return Ok(None),
                 }
             }
-            match tail.down.step(&stage.down, &elu(&x)?)? {
+            elu_in_place(&mut x.data);
+            match tail.down.step(&stage.down, &x) {
                 Some(y) => x = y,
                 None => return Ok(None),
             }
         }
-        let y = encoder.lstm.forward_channels(&x, &mut self.lstm)?;
-        self.output.step(&encoder.output_conv, &elu(&y)?)
+        let mut y = encoder
+            .lstm
+            .forward_channels(&x.data, x.len, &mut self.lstm)?;
+        elu_in_place(&mut y);
+        let y = Rows::new(y, channels, x.width);
+        let Some(latent) = self.output.step(&encoder.output_conv, &y) else {
+            return Ok(None);
+        };
+        let shape = (channels, latent.len, latent.width);
+        Ok(Some(Tensor::from_vec(latent.data, shape, &Device::Cpu)?))
     }
 
     /// Back to the stream start, without allocating.
