@@ -157,7 +157,11 @@ impl WeightNormConv1d {
                 .flatten_all()?
                 .to_vec1::<f32>()?;
             let y = self.convolve_channels(&input, 1, len);
-            return Ok(Tensor::from_vec(y, (frames, self.spec.out_channels), padded.device())?);
+            return Ok(Tensor::from_vec(
+                y,
+                (frames, self.spec.out_channels),
+                padded.device(),
+            )?);
         }
         let padded = padded.to_dtype(self.taps.dtype())?;
         let y = windows(&padded, &self.spec, frames)?

@@ -1,14 +1,14 @@
 //! The AVX-512 kernel of [`Panels::apply`]: tiles of up to [`ROWS`] rows x two panels (32
 //! outputs) accumulate in 24 of the 32 vector registers; per input, two weight vectors are
-//! loaded and each row's input value is broadcast into two fused multiply-adds. The f64 form
-//! (products of f32 values are exact in f64) widens one panel to two f64 vectors instead.
+//! loaded and each row's input value is broadcast into two fused multiply-adds. The form with
+//! f64 sums accumulates short f32 blocks and adds them in f64 (see [`tile_f64`]).
 
 use std::arch::x86_64::{
-    __m512, __m512d, __mmask16, _mm256_load_ps, _mm512_cvtps_pd, _mm512_fmadd_pd, _mm512_fmadd_ps,
-    _mm512_load_ps, _mm512_mask_storeu_ps, _mm512_set1_pd, _mm512_set1_ps, _mm512_storeu_pd,
+    __m512, __m512d, __mmask16, _MM_HINT_T0, _mm_prefetch, _mm256_castpd_ps, _mm256_load_ps,
+    _mm512_add_pd, _mm512_castpd512_pd256, _mm512_castps_pd, _mm512_cvtps_pd,
+    _mm512_extractf64x4_pd, _mm512_fmadd_ps, _mm512_load_ps, _mm512_mask_storeu_ps, _mm512_set1_ps,
+    _mm512_setzero_ps, _mm512_storeu_pd,
 };
-
-use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
 
 use super::panels::{PANEL, Panels, RowLayout};
 
@@ -63,7 +63,7 @@ pub(super) unsafe fn panels_apply(panels: &Panels, x: &[f32], layout: RowLayout,
     }
 }
 
-/// [`panels_apply`] with products and sums in f64.
+/// [`panels_apply`] with f64 sums (see [`tile_f64`]).
 ///
 /// # Safety
 /// As for [`panels_apply`].
@@ -74,13 +74,12 @@ pub(super) unsafe fn panels_apply_f64(
     layout: RowLayout,
     y: &mut [f32],
 ) {
+    // Rows per f64 tile: 8 f32 block sums + 16 f64 sums in registers.
+    const ROWS_F64: usize = 8;
     let rows = layout.rows;
-    // Widened once here, so the tiles broadcast straight from memory into their FMAs.
-    let x: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
-    let x = &x[..];
     for p in 0..panels.panels() {
-        for r0 in (0..rows).step_by(ROWS) {
-            let tile = ROWS.min(rows - r0);
+        for r0 in (0..rows).step_by(ROWS_F64) {
+            let tile = ROWS_F64.min(rows - r0);
             // SAFETY: AVX-512F is enabled here; tiles stay inside `x` and `y`.
             unsafe { with_rows!(tile, tile_f64, [], panels, p, x, layout, r0, y) };
         }
@@ -134,48 +133,60 @@ unsafe fn tile_of<const MR: usize, const NP: usize>(
     }
 }
 
-/// A tile of `MR` rows x one panel in f64: the panel's 16 weights of an input widen to two
-/// f64 vectors.
+/// Inputs summed in f32 before each f64 accumulation (see [`tile_f64`]).
+const BLOCK: usize = 16;
+
+/// A tile of `MR` rows x one panel with f64 sums: blocks of [`BLOCK`] inputs accumulate in f32
+/// fused multiply-adds (each product exact, one rounding per step), and the block sums in f64.
+/// A block's partial sums stay within a few terms' size, so its rounding is that of a short
+/// sum; what cancels across the whole row (the latent is a small difference of large terms)
+/// cancels in f64.
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn tile_f64<const MR: usize>(
     panels: &Panels,
     p: usize,
-    x: &[f64],
+    x: &[f32],
     layout: RowLayout,
     r0: usize,
     y: &mut [f32],
 ) {
     let (inputs, outputs) = (panels.inputs(), panels.outputs());
     assert!(p < panels.panels());
-    let rows: [&[f64]; MR] = std::array::from_fn(|m| &x[layout.offset(r0 + m)..][..inputs]);
+    let rows: [&[f32]; MR] = std::array::from_fn(|m| &x[layout.offset(r0 + m)..][..inputs]);
     let weights = panels.panel(p).as_ptr().cast::<f32>();
     let half = PANEL / 2;
     // SAFETY: as in `tile_of`.
     unsafe {
         let bias = panels.panel_bias(p).0.as_ptr();
-        let mut acc: [[__m512d; 2]; MR] = [[
+        let mut wide: [[__m512d; 2]; MR] = [[
             _mm512_cvtps_pd(_mm256_load_ps(bias)),
             _mm512_cvtps_pd(_mm256_load_ps(bias.add(half))),
         ]; MR];
-        let xs: [*const f64; MR] = rows.map(<[f64]>::as_ptr);
-        for i in 0..inputs {
-            _mm_prefetch::<_MM_HINT_T0>(weights.wrapping_add((i + AHEAD) * PANEL).cast::<i8>());
-            let w = weights.add(i * PANEL);
-            let lo = _mm512_cvtps_pd(_mm256_load_ps(w));
-            let hi = _mm512_cvtps_pd(_mm256_load_ps(w.add(half)));
-            for (m, acc) in acc.iter_mut().enumerate() {
-                let xv = _mm512_set1_pd(*xs[m].add(i));
-                acc[0] = _mm512_fmadd_pd(xv, lo, acc[0]);
-                acc[1] = _mm512_fmadd_pd(xv, hi, acc[1]);
+        let xs: [*const f32; MR] = rows.map(<[f32]>::as_ptr);
+        for start in (0..inputs).step_by(BLOCK) {
+            let mut acc = [_mm512_setzero_ps(); MR];
+            for i in start..(start + BLOCK).min(inputs) {
+                _mm_prefetch::<_MM_HINT_T0>(weights.wrapping_add((i + AHEAD) * PANEL).cast::<i8>());
+                let w = _mm512_load_ps(weights.add(i * PANEL));
+                for (m, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm512_fmadd_ps(_mm512_set1_ps(*xs[m].add(i)), w, *acc);
+                }
+            }
+            for (wide, acc) in wide.iter_mut().zip(acc) {
+                let acc = _mm512_castps_pd(acc);
+                let lo = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_castpd512_pd256(acc)));
+                let hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(acc)));
+                wide[0] = _mm512_add_pd(wide[0], lo);
+                wide[1] = _mm512_add_pd(wide[1], hi);
             }
         }
         let first = p * PANEL;
         let lanes = PANEL.min(outputs - first);
         let mut sums = [0f64; PANEL];
-        for (m, acc) in acc.iter().enumerate() {
-            _mm512_storeu_pd(sums.as_mut_ptr(), acc[0]);
-            _mm512_storeu_pd(sums.as_mut_ptr().add(half), acc[1]);
+        for (m, wide) in wide.iter().enumerate() {
+            _mm512_storeu_pd(sums.as_mut_ptr(), wide[0]);
+            _mm512_storeu_pd(sums.as_mut_ptr().add(half), wide[1]);
             let at = (r0 + m) * outputs + first;
             for (out, &sum) in y[at..at + lanes].iter_mut().zip(&sums) {
                 *out = sum as f32;

@@ -104,9 +104,9 @@ impl Panels {
     }
 
     /// `y = x W^T + b` for `x` of whole rows of `inputs` values; `y` gets as many rows of
-    /// `outputs` values. Sums in f64 if `f64_sums` (rounded to f32 once at the end: the f64
-    /// matrix product, since f32 products are exact in f64), for layers whose output cancels
-    /// heavily.
+    /// `outputs` values. Sums in f64 if `f64_sums`, for layers whose output cancels heavily:
+    /// the AVX-512 kernel adds f32 sums of 16 products in f64, the portable one sums every
+    /// (exact) product in f64; both round to f32 once at the end.
     pub fn forward(&self, x: &[f32], f64_sums: bool) -> Vec<f32> {
         let rows = x.len() / self.inputs;
         assert_eq!(x.len(), rows * self.inputs, "x is not whole rows");
@@ -261,7 +261,7 @@ mod tests {
         for (got, bound) in [
             (panels.forward_rows(x, layout, false), f32_bound),
             (portable, f32_bound),
-            // Only the final rounding to f32: half an ulp of values below 64.
+            // Short f32 block sums and the final rounding to f32.
             (panels.forward_rows(x, layout, true), 4e-6),
             (portable_f64, 4e-6),
         ] {
