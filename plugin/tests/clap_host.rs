@@ -557,53 +557,23 @@ fn codec_output_equals_reference_delayed_by_the_reported_latency() {
 #[test]
 fn bandwidth_automation_lands_on_its_frame() {
     let _serial = serial();
-    use vocos_model::codec_stream::offline_with_frame_ids;
-    use vocos_model::encodec::Encodec;
-    use vocos_model::vocos::Vocos;
-    let rate = 24_000;
     let audio = golden("audio");
     let mut plugin = plugin_with_tiny_models();
     plugin.set_render(RenderMode::Offline);
     let bandwidth = plugin.param("Bandwidth");
-    // 6 kbps (id 2) until sample 8_000 (frame 25), then 1.5 kbps (id 0), then 12 kbps (id 3)
-    // from sample 16_100 (frame 50).
-    let changes = [
-        Change {
-            at: 8_000,
-            param: bandwidth,
-            value: 0.0,
-        },
-        Change {
-            at: 16_100,
-            param: bandwidth,
-            value: 3.0,
-        },
-    ];
+    // CLAP sees stepped parameters as their step index.
+    let changes = AUTOMATION.map(|(at, id)| Change {
+        at,
+        param: bandwidth,
+        value: id as f64,
+    });
     let mut input = audio.clone();
     input.resize(audio.len() + 15_000, 0.0);
-    let (output, latency) = plugin.render(rate, &[input.clone(), input], &changes, Pace::Flat);
-
-    let folder = tiny_model_folder();
-    let encodec = Encodec::load(&folder.join("encodec_24khz")).unwrap();
-    let vocos = Vocos::load(&folder.join("vocos-encodec-24khz")).unwrap();
-    let ids: Vec<usize> = (0..audio.len().div_ceil(320))
-        .map(|t| match t {
-            ..25 => 2,
-            25..50 => 0,
-            _ => 3,
-        })
-        .collect();
-    let reference = offline_with_frame_ids(&encodec, &vocos, &audio, &ids).unwrap();
-    let compared = audio.len() - 9_440;
-    let peak = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let worst = (0..compared)
-        .map(|n| (output[0][latency + n] - reference[n]).abs())
-        .fold(0f32, f32::max);
-    println!(
-        "CLAP bandwidth automation at 24 kHz: max |error| / peak = {:.3e}",
-        worst / peak
-    );
-    assert!(worst <= 1e-4 * peak, "error {worst} vs peak {peak}");
+    let (output, latency) = plugin.render(24_000, &[input.clone(), input], &changes, Pace::Flat);
+    let reference = automation_reference(&audio);
+    let error = relative_error(&output[0], latency, &reference, audio.len() - 9_440);
+    println!("CLAP bandwidth automation at 24 kHz: max |error| / peak = {error:.3e}");
+    assert!(error <= 1e-4);
 }
 
 /// The mel vocoder mode: the reference `Vocos.forward(audio)` of the mel variant, delayed.

@@ -658,3 +658,31 @@ fn codec_output_equals_reference_delayed_by_the_reported_latency() {
     );
     assert!(worst <= 1e-4 * peak, "error {worst} vs peak {peak}");
 }
+
+/// Bandwidth automation sent as VST3 parameter changes lands on the model frame its sample maps
+/// to: the output equals the offline reference with those per-frame bandwidth ids, delayed.
+#[test]
+fn bandwidth_automation_lands_on_its_frame() {
+    let _serial = serial();
+    let audio = golden("audio");
+    let plugin = Plugin::load();
+    let mut state = plugin.save();
+    state["fields"]["model-path"] = serde_json::Value::String(
+        serde_json::to_string(&tiny_model_folder().display().to_string()).unwrap(),
+    );
+    plugin.restore(&state);
+    let bandwidth = plugin.param("Bandwidth");
+    // VST3 normalizes stepped parameters by their step count (0..=3).
+    let changes = AUTOMATION.map(|(at, id)| Change {
+        at,
+        param: bandwidth,
+        value: id as f64 / 3.0,
+    });
+    let mut input = audio.clone();
+    input.resize(audio.len() + 15_000, 0.0);
+    let (output, latency) = plugin.render(24_000, &[input.clone(), input], &changes, true);
+    let reference = automation_reference(&audio);
+    let error = relative_error(&output[1], latency, &reference, audio.len() - 9_440);
+    println!("VST3 bandwidth automation at 24 kHz: max |error| / peak = {error:.3e}");
+    assert!(error <= 1e-4);
+}

@@ -163,3 +163,39 @@ pub fn assert_same(a: &[Vec<f32>], b: &[Vec<f32>], what: &str) {
         }
     }
 }
+
+/// The bandwidth automation both host tests send at 24 kHz, as (sample, bandwidth index): 6 kbps
+/// (id 2, the default) until sample 8_000 (frame 25), then 1.5 kbps, then 12 kbps from sample
+/// 16_100 (frame 50).
+pub const AUTOMATION: [(usize, usize); 2] = [(8_000, 0), (16_100, 3)];
+
+/// The offline reference for [`AUTOMATION`] on `audio`: the tiny models with those per-frame
+/// bandwidth ids.
+pub fn automation_reference(audio: &[f32]) -> Vec<f32> {
+    use vocos_model::codec_stream::offline_with_frame_ids;
+    use vocos_model::encodec::Encodec;
+    use vocos_model::vocos::Vocos;
+    let folder = tiny_model_folder();
+    let encodec = Encodec::load(&folder.join("encodec_24khz")).unwrap();
+    let vocos = Vocos::load(&folder.join("vocos-encodec-24khz")).unwrap();
+    let ids: Vec<usize> = (0..audio.len().div_ceil(320))
+        .map(|t| {
+            AUTOMATION
+                .iter()
+                .rev()
+                .find(|(at, _)| t >= at / 320)
+                .map_or(2, |&(_, id)| id)
+        })
+        .collect();
+    offline_with_frame_ids(&encodec, &vocos, audio, &ids).unwrap()
+}
+
+/// The largest `|output[latency + n] - reference[n]|` over `n < compared`, over the
+/// reference's peak.
+pub fn relative_error(output: &[f32], latency: usize, reference: &[f32], compared: usize) -> f32 {
+    let peak = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
+    (0..compared)
+        .map(|n| (output[latency + n] - reference[n]).abs())
+        .fold(0f32, f32::max)
+        / peak
+}
