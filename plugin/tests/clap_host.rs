@@ -751,45 +751,8 @@ fn a_stalled_worker_plays_silence_then_recovers_with_the_same_latency() {
     let _serial = serial();
     let rate = 24_000;
     let input = stereo_noise(3 * rate as usize);
-    // SAFETY: the tests of this binary run one at a time (`serial`), and nothing else reads
-    // the environment while this one changes it.
-    unsafe { std::env::set_var("VOCOS_TEST_STALL_WORKER", "32:500") };
+    let _stall = StallWorker::set();
     let mut plugin = Clap::load();
     let (output, latency) = plugin.render(rate, &input, &[], Pace::RealTime);
-    // SAFETY: as above.
-    unsafe { std::env::remove_var("VOCOS_TEST_STALL_WORKER") };
-    // Had the audio thread waited for the worker, the output would have no gap.
-    for (c, (output, input)) in output.iter().zip(&input).enumerate() {
-        let expected = |n: usize| if n < latency { 0.0 } else { input[n - latency] };
-        let wrong: Vec<usize> = (0..output.len())
-            .filter(|&n| output[n] != expected(n))
-            .collect();
-        let (Some(&first), Some(&last)) = (wrong.first(), wrong.last()) else {
-            panic!("channel {c}: no gap, the audio thread waited for the worker");
-        };
-        println!(
-            "CLAP stalled worker, channel {c}: samples {first}..={last} silent ({} ms), \
-             exact before and after",
-            (last + 1 - first) * 1000 / rate as usize
-        );
-        // One gap of silence, a few hundred ms: the stall minus the buffering's slack.
-        assert!(
-            wrong.iter().all(|&n| output[n] == 0.0),
-            "channel {c}: wrong, not silent"
-        );
-        assert_eq!(
-            wrong.len(),
-            last + 1 - first,
-            "channel {c}: more than one gap"
-        );
-        assert!(
-            (2_400..12_000).contains(&wrong.len()),
-            "channel {c}: gap {}",
-            wrong.len()
-        );
-        assert!(
-            last < output.len() - rate as usize,
-            "channel {c}: no recovery"
-        );
-    }
+    assert_one_silent_gap_then_recovery(&output, &input, latency, rate, "CLAP");
 }

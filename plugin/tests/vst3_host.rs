@@ -686,3 +686,16 @@ fn bandwidth_automation_lands_on_its_frame() {
     println!("VST3 bandwidth automation at 24 kHz: max |error| / peak = {error:.3e}");
     assert!(error <= 1e-4);
 }
+
+/// A worker stalled on purpose while the host plays in real time: silence for the late blocks,
+/// never a blocked host, then the exact delayed input at the same latency.
+#[test]
+fn a_stalled_worker_plays_silence_then_recovers_with_the_same_latency() {
+    let _serial = serial();
+    let rate = 24_000;
+    let input = noise_channels(2, 3 * rate as usize);
+    let _stall = StallWorker::set();
+    let plugin = Plugin::load();
+    let (output, latency) = plugin.render(rate, &input, &[], false);
+    assert_one_silent_gap_then_recovery(&output, &input, latency, rate, "VST3");
+}

@@ -199,3 +199,69 @@ pub fn relative_error(output: &[f32], latency: usize, reference: &[f32], compare
         .fold(0f32, f32::max)
         / peak
 }
+
+/// While alive, workers started in this process stall once for 500 ms before their 33rd frame
+/// (debug builds of the plugin honour `VOCOS_TEST_STALL_WORKER`).
+pub struct StallWorker;
+
+impl StallWorker {
+    pub fn set() -> Self {
+        // SAFETY: the tests of a binary run one at a time (`serial`), and nothing else reads
+        // the environment while it changes.
+        unsafe { std::env::set_var("VOCOS_TEST_STALL_WORKER", "32:500") };
+        StallWorker
+    }
+}
+
+impl Drop for StallWorker {
+    fn drop(&mut self) {
+        // SAFETY: as in `set`.
+        unsafe { std::env::remove_var("VOCOS_TEST_STALL_WORKER") };
+    }
+}
+
+/// `output` is `input` delayed by `latency` except for one run of silence of 100 to 500 ms
+/// (the blocks a stalled worker was late for) that ends at least a second before the end: the
+/// audio thread did not wait for the worker (or there would be no gap), and the latency did not
+/// change after it.
+pub fn assert_one_silent_gap_then_recovery(
+    output: &[Vec<f32>],
+    input: &[Vec<f32>],
+    latency: usize,
+    rate: u32,
+    host: &str,
+) {
+    let rate = rate as usize;
+    for (c, (output, input)) in output.iter().zip(input).enumerate() {
+        let expected = |n: usize| if n < latency { 0.0 } else { input[n - latency] };
+        let wrong: Vec<usize> = (0..output.len())
+            .filter(|&n| output[n] != expected(n))
+            .collect();
+        let (Some(&first), Some(&last)) = (wrong.first(), wrong.last()) else {
+            panic!("{host}, channel {c}: no gap, the audio thread waited for the worker");
+        };
+        println!(
+            "{host} stalled worker, channel {c}: samples {first}..={last} silent ({} ms), \
+             exact before and after",
+            (last + 1 - first) * 1000 / rate
+        );
+        assert!(
+            wrong.iter().all(|&n| output[n] == 0.0),
+            "{host}, channel {c}: wrong, not silent"
+        );
+        assert_eq!(
+            wrong.len(),
+            last + 1 - first,
+            "{host}, channel {c}: more than one gap"
+        );
+        assert!(
+            (rate / 10..rate / 2).contains(&wrong.len()),
+            "{host}, channel {c}: gap of {} samples",
+            wrong.len()
+        );
+        assert!(
+            last < output.len() - rate,
+            "{host}, channel {c}: no recovery"
+        );
+    }
+}
