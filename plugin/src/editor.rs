@@ -1,11 +1,15 @@
-//! The egui editor: the three parameters, the latency, the model status and the underrun count.
+//! The egui editor: the parameters (Model and Bandwidth as one button per choice, Mix and
+//! Output Gain as sliders), the latency, the model status, the underrun count and the model
+//! folder.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use nice_plug::context::gui::GuiContext;
+use nice_plug::context::gui::{GuiContext, ParamSetter};
 use nice_plug::editor::dpi::LogicalSize;
+use nice_plug::params::EnumParam;
+use nice_plug::prelude::Enum;
 use nice_plug_egui::widgets::ParamSlider;
 use nice_plug_egui::{
     EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp, create_egui_editor,
@@ -13,6 +17,7 @@ use nice_plug_egui::{
 use nice_plug_egui::{Frame, RepaintNotifier};
 
 use crate::loader::Loader;
+use crate::models::ModelKind;
 use crate::params::VocosParams;
 use crate::status::Status;
 
@@ -71,6 +76,38 @@ impl NiceEguiApp for EditorApp {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut Frame) {
+        egui::Frame::new()
+            .inner_margin(14.0)
+            .show(ui, |ui| self.contents(ui));
+        // The status changes without user input: keep repainting while open.
+        self.notifier.request_repaint();
+    }
+
+    fn editor_closed(&mut self) {
+        self.gui = None;
+    }
+}
+
+/// One button per choice of an enum parameter; a click sets it as one host gesture.
+fn choices<T: Enum + PartialEq + 'static>(
+    ui: &mut egui::Ui,
+    param: &EnumParam<T>,
+    setter: &ParamSetter,
+) {
+    ui.horizontal(|ui| {
+        let current = param.value().to_index();
+        for (index, name) in T::variants().iter().enumerate() {
+            if ui.selectable_label(index == current, *name).clicked() && index != current {
+                setter.begin_set_parameter(param);
+                setter.set_parameter(param, T::from_index(index));
+                setter.end_set_parameter(param);
+            }
+        }
+    });
+}
+
+impl EditorApp {
+    fn contents(&mut self, ui: &mut egui::Ui) {
         let Some(gui) = &self.gui else {
             return;
         };
@@ -78,39 +115,66 @@ impl NiceEguiApp for EditorApp {
         ui.heading("Vocos Codec");
         ui.label("EnCodec 24 kHz -> RVQ -> Vocos resynthesis");
         ui.separator();
-        egui::Grid::new("params").num_columns(2).show(ui, |ui| {
-            ui.label("Model");
-            ui.add(ParamSlider::for_param(&self.params.model, &setter));
-            ui.end_row();
-            ui.label("Bandwidth");
-            ui.add(ParamSlider::for_param(&self.params.bandwidth, &setter));
-            ui.end_row();
-            ui.label("Mix");
-            ui.add(ParamSlider::for_param(&self.params.mix, &setter));
-            ui.end_row();
-            ui.label("Output Gain");
-            ui.add(ParamSlider::for_param(&self.params.gain, &setter));
-            ui.end_row();
-        });
+        egui::Grid::new("params")
+            .num_columns(2)
+            .spacing([12.0, 8.0])
+            .show(ui, |ui| {
+                ui.label("Model").on_hover_text(
+                "The models differ in latency: changing the model restarts the plugin in the host.",
+            );
+                choices(ui, &self.params.model, &setter);
+                ui.end_row();
+                ui.label("Bandwidth");
+                choices(ui, &self.params.bandwidth, &setter);
+                ui.end_row();
+                ui.label("Mix");
+                ui.add(ParamSlider::for_param(&self.params.mix, &setter));
+                ui.end_row();
+                ui.label("Output Gain");
+                ui.add(ParamSlider::for_param(&self.params.gain, &setter));
+                ui.end_row();
+            });
         ui.separator();
         let status = &self.status;
-        egui::Grid::new("status").num_columns(2).show(ui, |ui| {
-            ui.label("Latency");
-            ui.label(status.latency_text().unwrap_or_else(|| "not active".into()));
-            ui.end_row();
-            ui.label("Model");
-            let model = status.model.lock().map(|m| m.clone()).unwrap_or_default();
-            ui.label(model);
-            ui.end_row();
-            ui.label("Underruns");
-            ui.label(status.underruns.load(Ordering::Relaxed).to_string());
-            ui.end_row();
-        });
+        egui::Grid::new("status")
+            .num_columns(2)
+            .spacing([12.0, 6.0])
+            .show(ui, |ui| {
+                ui.label("Latency");
+                ui.label(status.latency_text().unwrap_or_else(|| "not active".into()));
+                ui.end_row();
+                let selected = self.params.model.value();
+                let active = status.active_model.load(Ordering::Relaxed);
+                if active != usize::MAX && active != selected.to_index() {
+                    ui.label("");
+                    let note = format!(
+                        "{} starts when the host restarts the plugin (new latency)",
+                        ModelKind::variants()[selected.to_index()]
+                    );
+                    let text = egui::RichText::new(note).color(ui.visuals().warn_fg_color);
+                    ui.add(egui::Label::new(text).wrap());
+                    ui.end_row();
+                }
+                ui.label("Loaded");
+                let model = status.model.lock().map(|m| m.clone()).unwrap_or_default();
+                ui.add(egui::Label::new(model).wrap());
+                ui.end_row();
+                ui.label("Underruns").on_hover_text(
+                "Blocks the inference thread was late for: they play silence, the timing stays.",
+            );
+                ui.label(status.underruns.load(Ordering::Relaxed).to_string());
+                ui.end_row();
+            });
         ui.separator();
         ui.horizontal(|ui| {
             ui.label("Model folder");
-            ui.text_edit_singleline(&mut self.folder)
-                .on_hover_text("Holds encodec_24khz/, vocos-encodec-24khz/, vocos-mel-24khz/. Empty: $VOCOS_MODEL_DIR, then the user data folder.");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.folder).hint_text("empty: the default folder"),
+            )
+            .on_hover_text(
+                "Holds encodec_24khz/, vocos-encodec-24khz/ and vocos-mel-24khz/ as downloaded \
+                 from the hub. Empty: $VOCOS_MODEL_DIR, then the user data folder.",
+            );
             if ui.button("Load").clicked() {
                 if let Ok(mut path) = self.params.model_path.lock() {
                     path.clone_from(&self.folder);
@@ -119,11 +183,5 @@ impl NiceEguiApp for EditorApp {
                     .request(self.folder.clone(), self.params.model.value());
             }
         });
-        // The status changes without user input: keep repainting while open.
-        self.notifier.request_repaint();
-    }
-
-    fn editor_closed(&mut self) {
-        self.gui = None;
     }
 }

@@ -135,7 +135,15 @@ impl Loader {
             Err(error) => {
                 nice_error!("model not loaded: {error}");
                 drop(state);
-                self.set_status(format!("{NO_MODEL} {error}"));
+                // The reason starts a sentence here.
+                let reason = error.to_string();
+                let mut chars = reason.chars();
+                let first = chars.next().map(|c| c.to_uppercase().collect::<String>());
+                self.set_status(format!(
+                    "{NO_MODEL} {}{}",
+                    first.unwrap_or_default(),
+                    chars.as_str()
+                ));
             }
         }
     }

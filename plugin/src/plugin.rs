@@ -141,6 +141,9 @@ impl Plugin for VocosCodec {
                     .sample_rate
                     .store(setup.host_rate, Ordering::Relaxed);
                 self.status.underruns.store(0, Ordering::Relaxed);
+                self.status
+                    .active_model
+                    .store(kind.to_index(), Ordering::Relaxed);
                 nice_log!(
                     "activated: {} Hz, {channels} ch, blocks up to {}, latency {latency} samples \
                      ({model_latency} of them the model's at {MODEL_RATE} Hz)",

@@ -1,7 +1,7 @@
 //! What the editor shows, written by the audio thread (atomics only) and by the main thread.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// Shown while no model is loaded: the plugin then outputs the latency-compensated dry signal.
 pub const NO_MODEL: &str = "No model loaded: the output is the input, delayed by the latency.";
@@ -13,6 +13,9 @@ pub struct Status {
     pub sample_rate: AtomicU32,
     /// Blocks the worker was late for, summed over activations.
     pub underruns: AtomicU64,
+    /// Index of the model kind the running engine was set up for (`usize::MAX` before the
+    /// first activation): when the Model parameter differs, the host has yet to restart it.
+    pub active_model: AtomicUsize,
     /// Model state in words. Never touched by the audio thread.
     pub model: Mutex<String>,
 }
@@ -23,6 +26,7 @@ impl Default for Status {
             latency: AtomicU32::new(0),
             sample_rate: AtomicU32::new(0),
             underruns: AtomicU64::new(0),
+            active_model: AtomicUsize::new(usize::MAX),
             model: Mutex::new(NO_MODEL.to_owned()),
         }
     }
