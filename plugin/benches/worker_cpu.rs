@@ -1,5 +1,5 @@
 //! CPU use of the inference worker for a stereo 48 kHz instance at 12 kbps, playing in real
-//! time, and the memory of two instances sharing one model. Full-size random weights from
+//! time, for each Latency setting, and the memory of two instances sharing one model. Full-size random weights from
 //! `model/fixtures/generate.py --size full --out DIR`:
 //!
 //!     VOCOS_FULLSIZE_DIR=DIR cargo xtask bench
@@ -12,6 +12,7 @@ use vocos_model::vocos::Vocos;
 use vocos_plugin::codec_processor::ModelProcessor;
 use vocos_plugin::engine::{Engine, EngineSetup};
 use vocos_plugin::models::LoadedModel;
+use vocos_plugin::params::Latency;
 
 const RATE: u32 = 48_000;
 const BLOCK: usize = 512;
@@ -57,24 +58,33 @@ fn main() {
         encodec: Encodec::load(&dir.join("encodec_th")).expect("EnCodec weights"),
         vocos: Vocos::load(&dir.join("vocos_encodec")).expect("Vocos weights"),
     };
-    let one = ModelProcessor::new(&model, 2, 3).unwrap();
+    let standard = Latency::Standard.frames_per_step();
+    let one = ModelProcessor::new(&model, 2, 3, standard).unwrap();
     let with_one = rss_mb();
-    let two = ModelProcessor::new(&model, 2, 3).unwrap();
+    let two = ModelProcessor::new(&model, 2, 3, standard).unwrap();
     let with_two = rss_mb();
     println!(
         "memory: model + 1 stereo instance {:.0} MB, + a 2nd instance sharing the model {:.0} MB more",
         with_one - before,
         with_two - with_one
     );
-    drop(two);
+    drop((one, two));
+    for mode in [Latency::Standard, Latency::LowCpu] {
+        let processor = ModelProcessor::new(&model, 2, 3, mode.frames_per_step()).unwrap();
+        play_in_real_time(Box::new(processor), &format!("{mode:?}"));
+    }
+}
 
+/// Plays `SECONDS` of a stereo signal through an engine running `processor`, paced like a host
+/// in real time, and prints the process's CPU use.
+fn play_in_real_time(processor: Box<ModelProcessor>, label: &str) {
     let setup = EngineSetup {
         host_rate: RATE,
         channels: 2,
         max_block: BLOCK,
         detect_fast_host: false,
     };
-    let mut engine = Engine::start(setup, Box::new(one)).unwrap();
+    let mut engine = Engine::start(setup, processor).unwrap();
     let mut left = vec![0f32; BLOCK];
     let mut right = vec![0f32; BLOCK];
     let blocks = SECONDS * RATE as usize / BLOCK;
@@ -95,8 +105,8 @@ fn main() {
     let wall = start.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_start;
     println!(
-        "worker, stereo {RATE} Hz, 12 kbps, blocks of {BLOCK}, real time for {SECONDS} s: \
-         {:.0} % of one core, {} underruns, latency {} samples ({:.0} ms)",
+        "worker, Latency {label}, stereo {RATE} Hz, 12 kbps, blocks of {BLOCK}, real time for \
+         {SECONDS} s: {:.0} % of one core, {} underruns, latency {} samples ({:.0} ms)",
         100.0 * cpu / wall,
         engine.underruns(),
         engine.latency(),

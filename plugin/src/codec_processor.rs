@@ -18,13 +18,6 @@ pub fn frame_and_latency(kind: ModelKind) -> (usize, usize) {
     }
 }
 
-/// Model frames run per step. Each step reads the weights once for all its frames, and one frame
-/// at a time is bound by memory bandwidth (about 80 MB of weights per frame at full size), so
-/// four frames per step cut the compute per second of audio by about 40 % (`cargo xtask
-/// bench`) for 3 more frames of latency (40 ms at 24 kHz). Bandwidth changes still land on
-/// their own frame: the engine splits the step there.
-pub const FRAMES_PER_STEP: usize = 4;
-
 /// EnCodec hop: the codec stream's frame.
 pub const CODEC_FRAME: usize = 320;
 /// Mel hop: the mel stream's frame.
@@ -38,6 +31,9 @@ enum Stream {
 pub struct ModelProcessor {
     stream: Stream,
     frame: usize,
+    /// Frames per step (see `params::Latency`). Bandwidth changes still land on their own
+    /// frame: the engine splits the step there.
+    frames_per_step: usize,
     latency: usize,
     /// Per channel.
     out: Vec<Vec<f32>>,
@@ -46,7 +42,12 @@ pub struct ModelProcessor {
 }
 
 impl ModelProcessor {
-    pub fn new(model: &LoadedModel, channels: usize, bandwidth: usize) -> Result<Self> {
+    pub fn new(
+        model: &LoadedModel,
+        channels: usize,
+        bandwidth: usize,
+        frames_per_step: usize,
+    ) -> Result<Self> {
         let (frame, latency) = frame_and_latency(match model {
             LoadedModel::Codec { .. } => ModelKind::Codec,
             LoadedModel::Mel { .. } => ModelKind::Mel,
@@ -65,8 +66,9 @@ impl ModelProcessor {
         Ok(Self {
             stream,
             frame,
+            frames_per_step,
             latency,
-            out: vec![Vec::with_capacity(FRAMES_PER_STEP * frame); channels],
+            out: vec![Vec::with_capacity(frames_per_step * frame); channels],
             failures: 0,
         })
     }
@@ -78,7 +80,7 @@ impl StreamProcessor for ModelProcessor {
     }
 
     fn frames_per_step(&self) -> usize {
-        FRAMES_PER_STEP
+        self.frames_per_step
     }
 
     fn latency(&self) -> usize {

@@ -18,7 +18,7 @@ use nice_plug_egui::{Frame, RepaintNotifier};
 
 use crate::loader::Loader;
 use crate::models::ModelKind;
-use crate::params::VocosParams;
+use crate::params::{Latency, VocosParams};
 use crate::status::Status;
 
 /// How often the open editor refreshes the status it shows.
@@ -107,6 +107,27 @@ fn choices<T: Enum + PartialEq + 'static>(
 }
 
 impl EditorApp {
+    /// The latency-changing choices made since the engine started ("Mel vocoder, Low CPU"),
+    /// if any: they wait for the host to restart the plugin.
+    fn pending_restart(&self) -> Option<String> {
+        let status = &self.status;
+        let model = self.params.model.value().to_index();
+        let latency = self.params.latency.value().to_index();
+        let active_model = status.active_model.load(Ordering::Relaxed);
+        let active_latency = status.active_latency.load(Ordering::Relaxed);
+        if active_model == usize::MAX {
+            return None;
+        }
+        let mut pending = Vec::new();
+        if model != active_model {
+            pending.push(ModelKind::variants()[model]);
+        }
+        if latency != active_latency {
+            pending.push(Latency::variants()[latency]);
+        }
+        (!pending.is_empty()).then(|| pending.join(", "))
+    }
+
     fn contents(&mut self, ui: &mut egui::Ui) {
         let Some(gui) = &self.gui else {
             return;
@@ -127,6 +148,13 @@ impl EditorApp {
                 ui.label("Bandwidth");
                 choices(ui, &self.params.bandwidth, &setter);
                 ui.end_row();
+                ui.label("Latency").on_hover_text(
+                    "Standard: the model runs 4 frames per step. Low CPU: 8 frames per step, \
+                     about a quarter less CPU for 8 more frames of latency. Changing it restarts \
+                     the plugin in the host.",
+                );
+                choices(ui, &self.params.latency, &setter);
+                ui.end_row();
                 ui.label("Mix");
                 ui.add(ParamSlider::for_param(&self.params.mix, &setter));
                 ui.end_row();
@@ -140,17 +168,12 @@ impl EditorApp {
             .num_columns(2)
             .spacing([12.0, 6.0])
             .show(ui, |ui| {
-                ui.label("Latency");
+                ui.label("Reported latency");
                 ui.label(status.latency_text().unwrap_or_else(|| "not active".into()));
                 ui.end_row();
-                let selected = self.params.model.value();
-                let active = status.active_model.load(Ordering::Relaxed);
-                if active != usize::MAX && active != selected.to_index() {
+                if let Some(pending) = self.pending_restart() {
                     ui.label("");
-                    let note = format!(
-                        "{} starts when the host restarts the plugin (new latency)",
-                        ModelKind::variants()[selected.to_index()]
-                    );
+                    let note = format!("{pending}: takes effect when the host restarts the plugin");
                     let text = egui::RichText::new(note).color(ui.visuals().warn_fg_color);
                     ui.add(egui::Label::new(text).wrap());
                     ui.end_row();

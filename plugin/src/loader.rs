@@ -18,6 +18,7 @@ pub struct Target {
     pub channels: usize,
     pub kind: ModelKind,
     pub bandwidth: usize,
+    pub frames_per_step: usize,
 }
 
 #[derive(Default)]
@@ -119,7 +120,12 @@ impl Loader {
             Ok((folder, model)) => {
                 let mut text = format!("{} from {}", kind_name(kind), folder.display());
                 if let Some(target) = state.target.as_ref().filter(|t| t.kind == kind) {
-                    match ModelProcessor::new(&model, target.channels, target.bandwidth) {
+                    match ModelProcessor::new(
+                        &model,
+                        target.channels,
+                        target.bandwidth,
+                        target.frames_per_step,
+                    ) {
                         Ok(processor) => {
                             // A full slot means a swap is pending: the engine takes that one.
                             let _ = target.sender.try_send(Box::new(processor));

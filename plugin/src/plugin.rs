@@ -7,12 +7,12 @@ use std::sync::atomic::Ordering;
 use nice_plug::prelude::*;
 use nice_plug_egui::EguiEditorState;
 
-use crate::codec_processor::{FRAMES_PER_STEP, ModelProcessor, frame_and_latency};
+use crate::codec_processor::{ModelProcessor, frame_and_latency};
 use crate::editor;
 use crate::engine::{Engine, EngineSetup, MODEL_RATE, Passthrough, StreamProcessor};
 use crate::loader::{Loader, Target};
 use crate::models::ModelKind;
-use crate::params::VocosParams;
+use crate::params::{Latency, VocosParams};
 use crate::status::Status;
 
 pub struct VocosCodec {
@@ -27,9 +27,10 @@ pub struct VocosCodec {
     /// The bandwidth index last sent to the engine.
     sent_bandwidth: Option<usize>,
     loader: Arc<Loader>,
-    /// The model kind the running engine was set up for.
+    /// The model kind and step size the running engine was set up for.
     active_kind: ModelKind,
-    /// Whether a host restart was requested for a changed model kind.
+    active_latency: Latency,
+    /// Whether a host restart was requested for a changed model kind or step size.
     restart_requested: bool,
 }
 
@@ -45,6 +46,7 @@ impl Default for VocosCodec {
             offline: false,
             sent_bandwidth: None,
             active_kind: ModelKind::Codec,
+            active_latency: Latency::Standard,
             restart_requested: false,
         }
     }
@@ -109,6 +111,8 @@ impl Plugin for VocosCodec {
         self.engine = None;
         self.loader.detach();
         let kind = self.params.model.value();
+        let mode = self.params.latency.value();
+        let frames_per_step = mode.frames_per_step();
         let bandwidth = self.params.bandwidth.value().index();
         let (frame, model_latency) = frame_and_latency(kind);
         let model = self.loader.model(kind).or_else(|| {
@@ -122,12 +126,12 @@ impl Plugin for VocosCodec {
         });
         let processor: Box<dyn StreamProcessor> = match model
             .as_ref()
-            .map(|m| ModelProcessor::new(m, channels.max(1), bandwidth))
+            .map(|m| ModelProcessor::new(m, channels.max(1), bandwidth, frames_per_step))
         {
             Some(Ok(processor)) => Box::new(processor),
             _ => Box::new(Passthrough::new(
                 frame,
-                FRAMES_PER_STEP,
+                frames_per_step,
                 model_latency,
                 channels.max(1),
             )),
@@ -144,6 +148,9 @@ impl Plugin for VocosCodec {
                 self.status
                     .active_model
                     .store(kind.to_index(), Ordering::Relaxed);
+                self.status
+                    .active_latency
+                    .store(mode.to_index(), Ordering::Relaxed);
                 nice_log!(
                     "activated: {} Hz, {channels} ch, blocks up to {}, latency {latency} samples \
                      ({model_latency} of them the model's at {MODEL_RATE} Hz)",
@@ -155,11 +162,13 @@ impl Plugin for VocosCodec {
                     channels: channels.max(1),
                     kind,
                     bandwidth,
+                    frames_per_step,
                 });
                 self.engine = Some(engine);
                 self.offline = config.process_mode == ProcessMode::Offline;
                 self.sent_bandwidth = None;
                 self.active_kind = kind;
+                self.active_latency = mode;
                 self.restart_requested = false;
                 true
             }
@@ -182,8 +191,10 @@ impl Plugin for VocosCodec {
         _aux: &mut AuxiliaryBuffers,
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
-        if self.params.model.value() != self.active_kind && !self.restart_requested {
-            // The other model has another latency: only a restart can report it.
+        let changed = self.params.model.value() != self.active_kind
+            || self.params.latency.value() != self.active_latency;
+        if changed && !self.restart_requested {
+            // Another model or step size has another latency: only a restart can report it.
             context.request_restart();
             self.restart_requested = true;
         }

@@ -16,6 +16,8 @@ pub struct Status {
     /// Index of the model kind the running engine was set up for (`usize::MAX` before the
     /// first activation): when the Model parameter differs, the host has yet to restart it.
     pub active_model: AtomicUsize,
+    /// Likewise for the Latency parameter (`params::Latency` index).
+    pub active_latency: AtomicUsize,
     /// Model state in words. Never touched by the audio thread.
     pub model: Mutex<String>,
 }
@@ -27,6 +29,7 @@ impl Default for Status {
             sample_rate: AtomicU32::new(0),
             underruns: AtomicU64::new(0),
             active_model: AtomicUsize::new(usize::MAX),
+            active_latency: AtomicUsize::new(usize::MAX),
             model: Mutex::new(NO_MODEL.to_owned()),
         }
     }

@@ -552,6 +552,30 @@ fn codec_output_equals_reference_delayed_by_the_reported_latency() {
     }
 }
 
+/// The Low CPU latency setting runs eight frames per step: the reported latency grows by the
+/// two extra steps' worth (buffering holds a step and the granularity another), and the output is
+/// still the reference delayed by it.
+#[test]
+fn low_cpu_setting_reports_its_latency_and_keeps_the_output() {
+    let _serial = serial();
+    let audio = golden("audio");
+    let reference = golden("audio_out_2");
+    let mut plugin = plugin_with_tiny_models();
+    let mut state = plugin.save();
+    state["params"]["latency"] = serde_json::json!({ "string": "low-cpu" });
+    plugin.restore(&state);
+    plugin.set_render(RenderMode::Offline);
+    let mut input = audio.clone();
+    input.resize(audio.len() + 15_000, 0.0);
+    let (output, latency) = plugin.render(24_000, &[input.clone(), input], &[], Pace::Flat);
+    assert_eq!(latency, 9120 + 2 * MAX_BLOCK + 2 * 8 * 320);
+    let error = relative_error(&output[0], latency, &reference, audio.len() - 9_440);
+    println!(
+        "CLAP codec, Low CPU (8 frames per step): latency {latency}, max |error| / peak = {error:.3e}"
+    );
+    assert!(error <= 1e-4);
+}
+
 /// Bandwidth automation sent as a host event lands on the model frame its sample maps to: the
 /// output equals the offline reference with those per-frame bandwidth ids, delayed.
 #[test]

@@ -517,7 +517,7 @@ fn real_time_host_with_irregular_blocks_never_underruns_with_a_model() {
         encodec: vocos_model::encodec::Encodec::load(&dir.join("encodec_th")).unwrap(),
         vocos: vocos_model::vocos::Vocos::load(&dir.join("vocos_encodec")).unwrap(),
     };
-    let processor = crate::codec_processor::ModelProcessor::new(&model, 2, 2).unwrap();
+    let processor = crate::codec_processor::ModelProcessor::new(&model, 2, 2, 4).unwrap();
     let setup = EngineSetup {
         host_rate: 24_000,
         channels: 2,

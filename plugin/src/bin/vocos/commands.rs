@@ -9,6 +9,7 @@ use vocos_model::vocos::Vocos;
 use vocos_plugin::codec_processor::ModelProcessor;
 use vocos_plugin::engine::{Engine, EngineSetup};
 use vocos_plugin::models::LoadedModel;
+use vocos_plugin::params::Latency;
 
 use crate::audio_file::{MODEL_RATE, read_clip, read_mono_24k, write_clip, write_mono_24k};
 use crate::codes_file::{CodesArray, read_codes, write_codes};
@@ -143,7 +144,7 @@ pub fn resynth_streaming(
     }
     let len = clip.channels[0].len();
     let model = LoadedModel::Codec { encodec, vocos };
-    let processor = ModelProcessor::new(&model, channels, id)?;
+    let processor = ModelProcessor::new(&model, channels, id, Latency::Standard.frames_per_step())?;
     let setup = EngineSetup {
         host_rate: clip.sample_rate,
         channels,
