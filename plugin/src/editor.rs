@@ -25,7 +25,7 @@ use crate::status::Status;
 const REFRESH: Duration = Duration::from_millis(100);
 
 pub fn default_state() -> Arc<EguiEditorState> {
-    EguiEditorState::from_size(LogicalSize::new(520.0, 330.0), 1.0)
+    EguiEditorState::from_size(LogicalSize::new(540.0, 400.0), 1.0)
 }
 
 pub fn create(
@@ -173,7 +173,7 @@ impl EditorApp {
                 ui.end_row();
                 if let Some(pending) = self.pending_restart() {
                     ui.label("");
-                    let note = format!("{pending}: takes effect when the host restarts the plugin");
+                    let note = format!("{pending}: applied when the host restarts the plugin");
                     let text = egui::RichText::new(note).color(ui.visuals().warn_fg_color);
                     ui.add(egui::Label::new(text).wrap());
                     ui.end_row();
