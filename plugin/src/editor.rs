@@ -150,7 +150,7 @@ impl EditorApp {
                 ui.end_row();
                 ui.label("Latency").on_hover_text(
                     "Standard: the model runs 4 frames per step. Low CPU: 8 frames per step, \
-                     about a quarter less CPU for 8 more frames of latency. Changing it restarts \
+                     about a fifth less CPU for 8 more frames of latency. Changing it restarts \
                      the plugin in the host.",
                 );
                 choices(ui, &self.params.latency, &setter);

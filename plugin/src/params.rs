@@ -39,7 +39,8 @@ pub enum Latency {
     #[id = "standard"]
     #[name = "Standard"]
     Standard,
-    /// Eight frames per step: about a quarter less CPU, 107 ms more latency (codec).
+    /// Eight frames per step: about a fifth less CPU (stereo 48 kHz: 19 % -> 15 % of a core),
+    /// 107 ms more latency.
     #[id = "low-cpu"]
     #[name = "Low CPU"]
     LowCpu,
