@@ -3,6 +3,8 @@
 //! anywhere).
 
 #[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
 mod panels;
 

@@ -132,6 +132,13 @@ impl Panels {
             }
             return y;
         }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA; every row lies inside `x` (checked above).
+            unsafe { super::avx2::panels_apply(self, x, layout, &mut y, f64_sums) };
+            return y;
+        }
         if f64_sums {
             portable_apply_f64(self, x, layout, &mut y);
         } else {
@@ -157,21 +164,23 @@ impl Panels {
 /// Rows per tile of the portable kernel: 4 x 16 accumulators fit 8 AVX2 or 16 NEON registers.
 const PORTABLE_ROWS: usize = 4;
 
-/// The kernel for CPUs without AVX-512, written so the compiler vectorises it for the target
-/// (and for AVX2 + FMA at run time on x86-64).
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+/// The kernel for CPUs without AVX-512 or AVX2 + FMA (e.g. ARM), written so the compiler
+/// vectorises it for the target.
 fn portable_apply(panels: &Panels, x: &[f32], layout: RowLayout, y: &mut [f32]) {
-    let (rows, outputs) = (layout.rows, panels.outputs);
+    let (rows, inputs, outputs) = (layout.rows, panels.inputs, panels.outputs);
     for p in 0..panels.panels() {
         let weights = panels.panel(p);
         let first = p * PANEL;
         let lanes = PANEL.min(outputs - first);
         for r0 in (0..rows).step_by(PORTABLE_ROWS) {
             let tile = PORTABLE_ROWS.min(rows - r0);
+            // A whole tile always: a partial one repeats its last row and drops the copies.
+            let xs: [&[f32]; PORTABLE_ROWS] =
+                std::array::from_fn(|m| &x[layout.offset(r0 + m.min(tile - 1))..][..inputs]);
             let mut acc = [panels.panel_bias(p).0; PORTABLE_ROWS];
             for (i, Lane(w)) in weights.iter().enumerate() {
-                for (m, acc) in acc.iter_mut().enumerate().take(tile) {
-                    let xv = x[layout.offset(r0 + m) + i];
+                for (acc, x) in acc.iter_mut().zip(&xs) {
+                    let xv = x[i];
                     for j in 0..PANEL {
                         acc[j] += xv * w[j];
                     }
@@ -185,8 +194,7 @@ fn portable_apply(panels: &Panels, x: &[f32], layout: RowLayout, y: &mut [f32]) 
     }
 }
 
-/// The f64 kernel for CPUs without AVX-512.
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+/// The kernel with f64 sums for CPUs without AVX-512 or AVX2 + FMA.
 fn portable_apply_f64(panels: &Panels, x: &[f32], layout: RowLayout, y: &mut [f32]) {
     let (inputs, outputs) = (panels.inputs, panels.outputs);
     for p in 0..panels.panels() {
@@ -239,7 +247,7 @@ mod tests {
             .collect()
     }
 
-    /// Every kernel (f32 and f64, AVX-512 and portable) on `x` at `layout` against the f64
+    /// Every kernel (f32 and f64 sums; AVX-512, AVX2 and portable) on `x` at `layout` against the f64
     /// product of the explicitly gathered rows.
     fn check(panels: &Panels, w: &[f32], b: &[f32], x: &[f32], layout: RowLayout) {
         let inputs = panels.inputs();
@@ -251,6 +259,22 @@ mod tests {
         portable_apply(panels, x, layout, &mut portable);
         let mut portable_f64 = vec![0f32; layout.rows * panels.outputs()];
         portable_apply_f64(panels, x, layout, &mut portable_f64);
+        let mut results = vec![
+            (panels.forward_rows(x, layout, false), false),
+            (portable, false),
+            (panels.forward_rows(x, layout, true), true),
+            (portable_f64, true),
+        ];
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            for f64_sums in [false, true] {
+                let mut y = vec![0f32; layout.rows * panels.outputs()];
+                // SAFETY: AVX2 and FMA are present; `layout` lies inside `x`.
+                unsafe { super::super::avx2::panels_apply(panels, x, layout, &mut y, f64_sums) };
+                results.push((y, f64_sums));
+            }
+        }
         let error = |got: &[f32]| {
             got.iter()
                 .zip(&want)
@@ -258,13 +282,9 @@ mod tests {
                 .fold(0.0, f64::max)
         };
         let f32_bound = 1e-5 * (inputs as f64).sqrt();
-        for (got, bound) in [
-            (panels.forward_rows(x, layout, false), f32_bound),
-            (portable, f32_bound),
-            // Short f32 block sums and the final rounding to f32.
-            (panels.forward_rows(x, layout, true), 4e-6),
-            (portable_f64, 4e-6),
-        ] {
+        for (got, f64_sums) in results {
+            // With f64 sums: short f32 block sums and the final rounding to f32.
+            let bound = if f64_sums { 4e-6 } else { f32_bound };
             let err = error(&got);
             assert!(
                 err < bound,
