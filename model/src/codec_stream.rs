@@ -105,18 +105,8 @@ impl CodecStream {
     /// output samples that became final to `out[channel]`.
     pub fn push(&mut self, audio: &[&[f32]], out: &mut [Vec<f32>]) -> Result<()> {
         let channels = self.channels();
-        if audio.len() != channels || out.len() != channels {
-            return Err(ModelError::Input(format!(
-                "{} inputs and {} outputs for a stream of {channels} channels",
-                audio.len(),
-                out.len()
-            )));
-        }
+        let len = crate::error::check_channels(audio, out.len(), channels)?;
         let hop = self.hop();
-        let len = audio[0].len();
-        if audio.iter().any(|a| a.len() != len) {
-            return Err(ModelError::Input("channels of different lengths".into()));
-        }
         // Bandwidth ids of the frames this push starts.
         let mut pos = self.partial;
         for _ in 0..len {

@@ -51,3 +51,19 @@ impl ModelError {
         }
     }
 }
+
+/// Checks one push to a stream of `channels` channels: as many inputs and outputs as channels,
+/// all inputs of one length, which it returns.
+pub fn check_channels(audio: &[&[f32]], outputs: usize, channels: usize) -> Result<usize> {
+    if audio.len() != channels || outputs != channels {
+        return Err(ModelError::Input(format!(
+            "{} inputs and {outputs} outputs for a stream of {channels} channels",
+            audio.len()
+        )));
+    }
+    let len = audio.first().map_or(0, |a| a.len());
+    if audio.iter().any(|a| a.len() != len) {
+        return Err(ModelError::Input("channels of different lengths".into()));
+    }
+    Ok(len)
+}

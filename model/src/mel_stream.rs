@@ -67,17 +67,7 @@ impl MelStream {
     /// output samples that became final to `out[channel]`.
     pub fn push(&mut self, audio: &[&[f32]], out: &mut [Vec<f32>]) -> Result<()> {
         let channels = self.channels();
-        if audio.len() != channels || out.len() != channels {
-            return Err(ModelError::Input(format!(
-                "{} inputs and {} outputs for a stream of {channels} channels",
-                audio.len(),
-                out.len()
-            )));
-        }
-        let len = audio[0].len();
-        if audio.iter().any(|a| a.len() != len) {
-            return Err(ModelError::Input("channels of different lengths".into()));
-        }
+        let len = crate::error::check_channels(audio, out.len(), channels)?;
         self.samples_in += len;
         let whole = self.samples_in / self.hop * self.hop;
         let silence = whole.min(MEL_LATENCY) - self.silence;

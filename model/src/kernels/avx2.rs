@@ -77,7 +77,7 @@ unsafe fn tile_of<const MR: usize>(
     y: &mut [f32],
 ) {
     let inputs = panels.inputs();
-    let rows: [&[f32]; MR] = std::array::from_fn(|m| &x[layout.offset(r0 + m)..][..inputs]);
+    let rows: [&[f32]; MR] = layout.tile(x, r0, inputs);
     let weights = panels.panel(p).as_ptr().cast::<f32>();
     let mut sums = [[0f32; PANEL]; MR];
     // SAFETY: lanes are 64-byte aligned (`Lane`) and the panel holds `inputs` of them; every
@@ -118,7 +118,7 @@ unsafe fn tile_f64<const MR: usize>(
     y: &mut [f32],
 ) {
     let inputs = panels.inputs();
-    let rows: [&[f32]; MR] = std::array::from_fn(|m| &x[layout.offset(r0 + m)..][..inputs]);
+    let rows: [&[f32]; MR] = layout.tile(x, r0, inputs);
     let weights = panels.panel(p).as_ptr().cast::<f32>();
     let mut sums = [[0f32; PANEL]; MR];
     // SAFETY: as in `tile_of`.

@@ -100,7 +100,7 @@ unsafe fn tile_of<const MR: usize, const NP: usize>(
     assert!(p + NP <= panels.panels());
     let weights: [*const f32; NP] =
         std::array::from_fn(|q| panels.panel(p + q).as_ptr().cast::<f32>());
-    let rows: [&[f32]; MR] = std::array::from_fn(|m| &x[layout.offset(r0 + m)..][..inputs]);
+    let rows: [&[f32]; MR] = layout.tile(x, r0, inputs);
     // SAFETY: lanes are 64-byte aligned ([`super::panels::Lane`]) and `inputs * PANEL` long;
     // every row holds `inputs` values (sliced above).
     unsafe {
@@ -153,7 +153,7 @@ unsafe fn tile_f64<const MR: usize>(
 ) {
     let (inputs, outputs) = (panels.inputs(), panels.outputs());
     assert!(p < panels.panels());
-    let rows: [&[f32]; MR] = std::array::from_fn(|m| &x[layout.offset(r0 + m)..][..inputs]);
+    let rows: [&[f32]; MR] = layout.tile(x, r0, inputs);
     let weights = panels.panel(p).as_ptr().cast::<f32>();
     let half = PANEL / 2;
     // SAFETY: as in `tile_of`.

@@ -39,6 +39,17 @@ impl RowLayout {
         row / self.per_group * self.group_stride + row % self.per_group * self.row_stride
     }
 
+    /// Rows `r0..r0 + N` of `x`, `width` values each (one kernel tile).
+    #[inline(always)]
+    pub(super) fn tile<'a, T, const N: usize>(
+        &self,
+        x: &'a [T],
+        r0: usize,
+        width: usize,
+    ) -> [&'a [T]; N] {
+        std::array::from_fn(|m| &x[self.offset(r0 + m)..][..width])
+    }
+
     /// One past the last value any row of `width` values reads: offsets grow along a group
     /// and from group to group, so the furthest row ends the last group or the last whole one.
     fn end(&self, width: usize) -> usize {
