@@ -9,7 +9,7 @@ use nice_plug_egui::EguiEditorState;
 
 use crate::codec_processor::{ModelProcessor, frame_and_latency};
 use crate::editor;
-use crate::engine::{Engine, EngineSetup, MODEL_RATE, Passthrough, StreamProcessor};
+use crate::engine::{Engine, EngineSetup, MODEL_RATE, Passthrough, Playhead, StreamProcessor};
 use crate::loader::{Loader, Target};
 use crate::models::ModelKind;
 use crate::params::{Latency, VocosParams};
@@ -201,6 +201,11 @@ impl Plugin for VocosCodec {
         let Some(engine) = &mut self.engine else {
             return ProcessStatus::Normal;
         };
+        let transport = context.transport();
+        engine.follow_transport(transport.pos_samples().map(|position| Playhead {
+            playing: transport.playing,
+            position,
+        }));
         let bandwidth = self.params.bandwidth.value().index();
         if self.sent_bandwidth != Some(bandwidth) {
             engine.set_bandwidth(bandwidth, 0);

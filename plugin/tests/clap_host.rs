@@ -17,8 +17,10 @@ use clack_extensions::latency::PluginLatency;
 use clack_extensions::params::{ParamInfoBuffer, PluginParams};
 use clack_extensions::render::{PluginRender, RenderMode};
 use clack_extensions::state::PluginState;
-use clack_host::events::event_types::ParamValueEvent;
+use clack_host::events::event_types::{ParamValueEvent, TransportEvent, TransportFlags};
+use clack_host::events::{EventFlags, EventHeader};
 use clack_host::prelude::*;
+use clack_host::utils::{BeatTime, SecondsTime};
 use host_common::*;
 
 const PLUGIN_ID: &[u8] = b"org.vocos-plugin.vocos-codec";
@@ -195,13 +197,27 @@ impl Clap {
 
     /// Activates at `rate`, runs `input` (one vector per channel) through the plugin with the
     /// given parameter changes, deactivates, and returns the output and the latency reported
-    /// after activation.
+    /// after activation. The host reports no transport.
     fn render(
         &mut self,
         rate: u32,
         input: &[Vec<f32>],
         changes: &[Change],
         pace: Pace,
+    ) -> (Vec<Vec<f32>>, usize) {
+        let timeline = [Stretch::untimed(input[0].len())];
+        self.render_timeline(rate, input, changes, pace, &timeline)
+    }
+
+    /// As [`Self::render`], with the transport of `timeline` sent with every block (a CLAP
+    /// transport event with the position on the seconds timeline).
+    fn render_timeline(
+        &mut self,
+        rate: u32,
+        input: &[Vec<f32>],
+        changes: &[Change],
+        pace: Pace,
+        timeline: &[Stretch],
     ) -> (Vec<Vec<f32>>, usize) {
         let config = PluginAudioConfiguration {
             sample_rate: f64::from(rate),
@@ -226,10 +242,12 @@ impl Clap {
         let mut output_events = EventBuffer::new();
         let start = Instant::now();
         let mut pos = 0;
-        for b in blocks(len) {
+        assert_eq!(timeline.iter().map(|s| s.len).sum::<usize>(), len);
+        for (b, playhead) in timeline_blocks(timeline) {
             for c in 0..channels {
                 in_block[c][..b].copy_from_slice(&input[c][pos..pos + b]);
             }
+            let transport = playhead.map(|p| transport_event(p, rate));
             events.clear();
             for change in changes.iter().filter(|c| (pos..pos + b).contains(&c.at)) {
                 let time = (change.at - pos) as u32;
@@ -262,7 +280,7 @@ impl Clap {
                     &InputEvents::from_buffer(&events),
                     &mut OutputEvents::from_buffer(&mut output_events),
                     Some(pos as u64),
-                    None,
+                    transport.as_ref(),
                 )
                 .expect("process");
             for c in 0..channels {
@@ -278,6 +296,31 @@ impl Clap {
         }
         self.instance.deactivate(processor.stop_processing());
         (output, latency)
+    }
+}
+
+/// The transport a CLAP host sends with a block: playing or not, the position on the seconds
+/// timeline (CLAP has no sample position), 120 BPM in 4/4.
+fn transport_event(playhead: Playhead, rate: u32) -> TransportEvent {
+    let mut flags = TransportFlags::HAS_SECONDS_TIMELINE
+        | TransportFlags::HAS_TEMPO
+        | TransportFlags::HAS_TIME_SIGNATURE;
+    flags.set(TransportFlags::IS_PLAYING, playhead.playing);
+    TransportEvent {
+        header: EventHeader::new_core(0, EventFlags::empty()),
+        flags,
+        song_pos_beats: BeatTime::default(),
+        song_pos_seconds: SecondsTime::from_float(playhead.position as f64 / f64::from(rate)),
+        tempo: 120.0,
+        tempo_inc: 0.0,
+        loop_start_beats: BeatTime::default(),
+        loop_end_beats: BeatTime::default(),
+        loop_start_seconds: SecondsTime::default(),
+        loop_end_seconds: SecondsTime::default(),
+        bar_start: BeatTime::default(),
+        bar_number: 0,
+        time_signature_numerator: 4,
+        time_signature_denominator: 4,
     }
 }
 
@@ -779,4 +822,37 @@ fn a_stalled_worker_plays_silence_then_recovers_with_the_same_latency() {
     let mut plugin = Clap::load();
     let (output, latency) = plugin.render(rate, &input, &[], Pace::RealTime);
     assert_one_silent_gap_then_recovery(&output, &input, latency, rate, "CLAP");
+}
+
+/// Renders with a fresh plugin running the tiny models, for the shared transport scenarios.
+fn render_tiny(
+    rate: u32,
+    input: &[Vec<f32>],
+    timeline: &[Stretch],
+    real_time: bool,
+) -> (Vec<Vec<f32>>, usize) {
+    let mut plugin = plugin_with_tiny_models();
+    let (mode, pace) = if real_time {
+        (RenderMode::Realtime, Pace::RealTime)
+    } else {
+        (RenderMode::Offline, Pace::Flat)
+    };
+    plugin.set_render(mode);
+    plugin.render_timeline(rate, input, &[], pace, timeline)
+}
+
+/// Playback from the same position sounds the same however long the transport was stopped
+/// before, and again after a loop jump (24 and 48 kHz).
+#[test]
+fn same_start_same_sound() {
+    let _serial = serial();
+    for rate in [24_000, 48_000] {
+        check_same_start_same_sound(&mut render_tiny, rate, "CLAP");
+    }
+}
+
+#[test]
+fn playback_from_a_frame_boundary_equals_the_reference() {
+    let _serial = serial();
+    check_playback_from_a_frame_boundary_equals_the_reference(&mut render_tiny, "CLAP");
 }

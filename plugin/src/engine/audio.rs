@@ -11,6 +11,7 @@ use ringbuf::{HeapCons, HeapProd, HeapRb};
 use vocos_dsp::delay::DelayLine;
 
 use super::pace::PaceDetector;
+use super::transport::{FrameGrid, Playhead, TransportFollower};
 use super::worker::{Links, Worker};
 use super::{Control, EngineError, EngineSetup, Plan, Shared, StreamProcessor};
 
@@ -52,6 +53,10 @@ pub struct Engine {
     unsent_reset: bool,
     /// `None` when the setup does not ask to detect fast hosts.
     pace: Option<PaceDetector>,
+    /// When the host's playback starts or jumps.
+    transport: TransportFollower,
+    /// Where the processor's frames start on the host's timeline.
+    grid: FrameGrid,
 }
 
 impl Engine {
@@ -62,6 +67,7 @@ impl Engine {
         processor: Box<dyn StreamProcessor>,
     ) -> Result<Self, EngineError> {
         let resamplers = Plan::resamplers(&setup)?;
+        let processor_frame = processor.frame_size();
         let plan = Plan::new(
             &setup,
             processor.frame_size() * processor.frames_per_step(),
@@ -109,6 +115,11 @@ impl Engine {
             pace: setup
                 .detect_fast_host
                 .then(|| PaceDetector::new(setup.host_rate, setup.max_block)),
+            transport: TransportFollower::default(),
+            grid: FrameGrid {
+                frame: processor_frame,
+                host_rate: setup.host_rate,
+            },
         })
     }
 
@@ -152,6 +163,30 @@ impl Engine {
         self.restart_stream();
     }
 
+    /// Follows the host's transport; call before [`Self::process`] with what the host reports
+    /// for the block (`None` if it reports no position). When playback starts or jumps, the
+    /// stream restarts as [`Self::reset`] does, preceded by the silence that puts the
+    /// processor's frame grid on the timeline (frames start at multiples of the frame on the
+    /// 24 kHz axis), so the output depends only on the audio and on where playback started.
+    /// Never waits; the latency is unchanged.
+    pub fn follow_transport(&mut self, playhead: Option<Playhead>) {
+        let Some(position) = self.transport.observe(playhead) else {
+            return;
+        };
+        self.reset();
+        // The lead is under one frame and the warm-up at least a step (`Plan::buffering`): the
+        // stream's first output, that of the leading silence, plays `lead` samples earlier so
+        // the audio at `position` keeps its place. Without room in the ring (a stalled worker)
+        // the stream starts unaligned.
+        let lead = self.grid.lead(position).min(self.warmup);
+        let samples = lead * self.channels;
+        if self.input.vacant_len() >= samples {
+            self.input.push_iter(std::iter::repeat_n(0.0, samples));
+            self.pushed += lead as u64;
+            self.warmup -= lead;
+        }
+    }
+
     /// Starts a new stream at the current input position; the output of the old one is
     /// discarded as it arrives.
     fn restart_stream(&mut self) {
@@ -184,6 +219,7 @@ impl Engine {
     ) {
         let ch = self.channels;
         let len = channels.first().map_or(0, |c| c.len());
+        self.transport.advance(len);
         let ahead = self.pace.as_mut().is_some_and(|pace| pace.ahead(len));
         let wait = offline || ahead;
         self.retry_controls();

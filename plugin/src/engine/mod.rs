@@ -9,6 +9,8 @@
 //! - The worker thread ([`worker`]) resamples host audio to 24 kHz, runs a
 //!   [`StreamProcessor`] frame by frame and resamples back.
 //! - [`Plan`] derives the exact latency and the ring sizes from the host setup.
+//! - [`transport`] restarts the stream where the host's playback starts or jumps, on the model's
+//!   frame grid laid over the timeline, so the same audio from the same place sounds the same.
 //!
 //! Streams and resets: every reset starts a new stream identified by an epoch. The audio thread
 //! sends the epoch with the input position where the new stream starts; the worker discards
@@ -20,6 +22,7 @@ mod audio;
 mod pace;
 mod plan;
 mod processor;
+mod transport;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -27,6 +30,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 pub use audio::Engine;
 pub use plan::{EngineSetup, Plan};
 pub use processor::{MODEL_RATE, Passthrough, StreamProcessor};
+pub use transport::Playhead;
 
 /// Messages from the audio thread to the worker. Positions count host frames (one sample per
 /// channel) pushed into the input ring since the engine started.

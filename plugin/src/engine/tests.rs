@@ -1,5 +1,6 @@
 //! Engine tests with processors defined here: identity, a pure delay of whole frames with a
-//! gain, a bandwidth probe, and a gate that holds the worker back.
+//! gain, a bandwidth probe, a gate that holds the worker back, and frame marks that show where
+//! frames start on the host's timeline.
 
 use std::time::Duration;
 
@@ -547,4 +548,188 @@ fn real_time_host_with_irregular_blocks_never_underruns_with_a_model() {
         }
     }
     assert_eq!(e.underruns(), 0);
+}
+
+/// Adds a unit mark at the first sample of every frame: the output shows where the frames
+/// started on the timeline.
+struct FrameMarks;
+
+impl StreamProcessor for FrameMarks {
+    fn frame_size(&self) -> usize {
+        FRAME
+    }
+    fn frames_per_step(&self) -> usize {
+        4
+    }
+    fn latency(&self) -> usize {
+        0
+    }
+    fn process_frames(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
+        for (o, i) in output.iter_mut().zip(input) {
+            for (n, (o, i)) in o.iter_mut().zip(i.iter()).enumerate() {
+                *o = i + if n % FRAME == 0 { 1.0 } else { 0.0 };
+            }
+        }
+    }
+    fn set_bandwidth(&mut self, _: usize) {}
+    fn reset(&mut self) {}
+}
+
+/// A stretch of a test timeline: `len` host frames during which the host reports `playhead`
+/// (advancing while it plays) at every block, or nothing.
+#[derive(Clone, Copy)]
+struct Stretch {
+    len: usize,
+    playhead: Option<Playhead>,
+}
+
+fn stopped(len: usize) -> Stretch {
+    Stretch {
+        len,
+        playhead: Some(Playhead {
+            playing: false,
+            position: 0,
+        }),
+    }
+}
+
+fn playing(len: usize, from: i64) -> Stretch {
+    Stretch {
+        len,
+        playhead: Some(Playhead {
+            playing: true,
+            position: from,
+        }),
+    }
+}
+
+/// Processes `signal` (mono) in place as offline rendering with full wet mix, block by block,
+/// telling the engine the transport of each stretch before every block.
+fn drive_timeline(engine: &mut Engine, signal: &mut [f32], block: usize, stretches: &[Stretch]) {
+    assert_eq!(stretches.iter().map(|s| s.len).sum::<usize>(), signal.len());
+    let mut pos = 0;
+    for stretch in stretches {
+        let mut offset = 0;
+        for b in blocks(Some(block), stretch.len) {
+            let playhead = stretch.playhead.map(|p| Playhead {
+                position: p.position + if p.playing { offset as i64 } else { 0 },
+                ..p
+            });
+            engine.follow_transport(playhead);
+            engine.process(&mut [&mut signal[pos..pos + b]], true, || (1.0, 1.0));
+            pos += b;
+            offset += b;
+        }
+    }
+}
+
+/// Where playback starts, at positions off the grid, the frames of the restarted stream begin
+/// at timeline positions that are multiples of the frame on the 24 kHz axis (320 samples at
+/// 24 kHz, 640 at 48 kHz, 588 at 44.1 kHz), and the audio keeps its place: timeline position
+/// `t` plays at the transport start plus the latency plus `t - p`.
+#[test]
+fn playback_frames_start_on_the_timeline_grid() {
+    for (rate, frame_in_host) in [(24_000, 320), (48_000, 640), (44_100, 588)] {
+        let block = 256;
+        let mut e = engine(rate, 1, Some(block), Box::new(FrameMarks));
+        let latency = e.latency();
+        let (before, from) = (20 * block, 12_345);
+        let mut signal = noise(before + latency + 40 * frame_in_host, 4);
+        signal[before..].fill(0.0);
+        let played = signal.len() - before;
+        drive_timeline(
+            &mut e,
+            &mut signal,
+            block,
+            &[stopped(before), playing(played, from)],
+        );
+        // Timeline position of output sample n (from the transport start plus the latency on).
+        let start = before + latency;
+        let first_mark = (from as usize).div_ceil(frame_in_host) * frame_in_host;
+        let marks: Vec<usize> = (first_mark..)
+            .step_by(frame_in_host)
+            .map(|t| start + t - from as usize)
+            .take_while(|&n| n + 8 < signal.len())
+            .collect();
+        assert!(marks.len() > 20);
+        for &n in &marks {
+            let found = n - 8 + peak(&signal[n - 8..n + 8]);
+            assert!(
+                found.abs_diff(n) <= 1 && signal[found] > 0.4,
+                "{rate} Hz: mark expected at {n}, peak {} at {found}",
+                signal[found]
+            );
+        }
+        if rate == 24_000 {
+            let expected = |n: usize| if marks.contains(&n) { 1.0 } else { 0.0 };
+            let last = marks[marks.len() - 1];
+            assert!((start..=last).all(|n| signal[n] == expected(n)));
+            assert!(
+                signal[before..start - (from as usize % FRAME)]
+                    .iter()
+                    .all(|&s| s == 0.0),
+                "silence until the leading frame's output"
+            );
+        }
+    }
+}
+
+/// The same audio played from the same position gives the same output, sample for sample, how
+/// long the plugin ran before with the transport stopped and whatever it heard meanwhile; and
+/// a loop jump back to that position plays it again identically.
+#[test]
+fn the_same_audio_from_the_same_position_gives_the_same_output() {
+    for rate in [24_000, 48_000] {
+        let block = 128;
+        let audio = noise(rate as usize, 9);
+        let from = 4_321;
+        let render = |before: usize, seed: u32| {
+            let mut e = engine(rate, 1, Some(block), Box::new(FrameMarks));
+            let mut signal = noise(before, seed);
+            signal.extend_from_slice(&audio);
+            signal.extend_from_slice(&audio);
+            let stretches = [
+                stopped(before),
+                playing(audio.len(), from),
+                playing(audio.len(), from),
+            ];
+            drive_timeline(&mut e, &mut signal, block, &stretches);
+            signal.split_off(before)
+        };
+        let short = render(7 * block, 1);
+        let long = render(400 * block, 2);
+        assert!(
+            short == long,
+            "{rate} Hz: the time stopped changed the output"
+        );
+        let (first, second) = short.split_at(audio.len());
+        assert!(first == second, "{rate} Hz: the loop's second pass differs");
+        assert!(first.iter().any(|&s| s != 0.0));
+    }
+}
+
+/// While the transport is stopped, or when the host reports no transport, the stream runs on
+/// as if the transport were not followed.
+#[test]
+fn without_playback_the_stream_runs_on() {
+    let block = 100;
+    let len = 30_000;
+    let run = |stretch: fn(usize) -> Stretch| {
+        let mut e = engine(48_000, 1, Some(block), Box::new(FrameMarks));
+        let mut signal = noise(len, 3);
+        drive_timeline(&mut e, &mut signal, block, &[stretch(len)]);
+        signal
+    };
+    let untracked = {
+        let mut e = engine(48_000, 1, Some(block), Box::new(FrameMarks));
+        let mut signal = vec![noise(len, 3)];
+        drive(&mut e, &mut signal, Some(block), Drive::Wait);
+        signal.remove(0)
+    };
+    assert!(run(stopped) == untracked, "stopped transport");
+    let no_transport = |len| Stretch {
+        len,
+        playhead: None,
+    };
+    assert!(run(no_transport) == untracked, "no transport information");
 }

@@ -41,6 +41,69 @@ pub fn vst3_library_path() -> PathBuf {
         .join("vocos_plugin.so")
 }
 
+/// What a test host reports about its transport with a block: playing or stopped, and the
+/// timeline position of the block's first sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Playhead {
+    pub playing: bool,
+    pub position: i64,
+}
+
+/// A stretch of a render in which the host's transport does one thing: stays stopped at a
+/// position, plays on from one, or (`None`) is not reported at all.
+#[derive(Clone, Copy, Debug)]
+pub struct Stretch {
+    pub len: usize,
+    pub playhead: Option<Playhead>,
+}
+
+impl Stretch {
+    pub fn untimed(len: usize) -> Self {
+        Self {
+            len,
+            playhead: None,
+        }
+    }
+
+    pub fn stopped(len: usize, at: i64) -> Self {
+        Self {
+            len,
+            playhead: Some(Playhead {
+                playing: false,
+                position: at,
+            }),
+        }
+    }
+
+    pub fn playing(len: usize, from: i64) -> Self {
+        Self {
+            len,
+            playhead: Some(Playhead {
+                playing: true,
+                position: from,
+            }),
+        }
+    }
+}
+
+/// The blocks of a render over `timeline`: each block's length and what the host reports with
+/// it. Blocks cycle through [`BLOCK_PATTERN`] within each stretch.
+pub fn timeline_blocks(timeline: &[Stretch]) -> Vec<(usize, Option<Playhead>)> {
+    let mut out = Vec::new();
+    for stretch in timeline {
+        let mut offset = 0;
+        for b in blocks(stretch.len) {
+            let playhead = stretch.playhead.map(|p| Playhead {
+                position: p.position + if p.playing { offset as i64 } else { 0 },
+                ..p
+            });
+            out.push((b, playhead));
+            offset += b;
+        }
+    }
+    out
+}
+
 /// Block sizes covering `total` samples, cycling through [`BLOCK_PATTERN`].
 pub fn blocks(total: usize) -> Vec<usize> {
     let mut out = Vec::new();
@@ -148,9 +211,12 @@ pub fn golden(name: &str) -> Vec<f32> {
         .unwrap()
 }
 
-/// Equal outputs, or a panic naming the first differing sample.
+/// Equal outputs (channel count, lengths and every sample), or a panic naming the first
+/// difference.
 pub fn assert_same(a: &[Vec<f32>], b: &[Vec<f32>], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: channel count");
     for (c, (x, y)) in a.iter().zip(b).enumerate() {
+        assert_eq!(x.len(), y.len(), "{what}: length of channel {c}");
         if let Some(n) = x.iter().zip(y).position(|(p, q)| p != q) {
             let first = |v: &[f32]| v.iter().position(|&s| s != 0.0);
             panic!(
@@ -263,5 +329,98 @@ pub fn assert_one_silent_gap_then_recovery(
             last < output.len() - rate,
             "{host}, channel {c}: no recovery"
         );
+    }
+}
+
+/// A host test's render with the tiny models loaded: a fresh plugin instance activated at the
+/// rate, `input` (one vector per channel) processed over the timeline in real time (`true`) or
+/// offline; returns the output and the reported latency.
+pub type RenderTimeline<'a> =
+    dyn FnMut(u32, &[Vec<f32>], &[Stretch], bool) -> (Vec<Vec<f32>>, usize) + 'a;
+
+/// The tiny codec's golden input with room after it for the model's lookahead to play out.
+fn golden_audio_with_tail() -> Vec<f32> {
+    let mut audio = golden("audio");
+    audio.resize(audio.len() + 15_000, 0.0);
+    audio
+}
+
+/// Same start, same sound: the audio played from timeline position `from` gives the same
+/// output, sample for sample, after 0.3 s of processing with the transport stopped (in real
+/// time) and after 2.7 s (rendered offline), whatever the plugin heard while stopped; and a loop
+/// jump back to `from` plays it again identically.
+pub fn check_same_start_same_sound(render: &mut RenderTimeline, rate: u32, host: &str) {
+    let audio = golden_audio_with_tail();
+    let from = 12_345;
+    let mut output_from_start = |stopped_seconds: f64, seed: u32, real_time: bool| {
+        let stopped = (stopped_seconds * f64::from(rate)) as usize;
+        let input: Vec<Vec<f32>> = (0..2)
+            .map(|c| {
+                let mut x = noise(stopped, seed + c);
+                x.extend_from_slice(&audio);
+                x.extend_from_slice(&audio);
+                x
+            })
+            .collect();
+        let timeline = [
+            Stretch::stopped(stopped, 0),
+            Stretch::playing(audio.len(), from),
+            Stretch::playing(audio.len(), from),
+        ];
+        let (mut output, _) = render(rate, &input, &timeline, real_time);
+        output.iter_mut().for_each(|c| drop(c.drain(..stopped)));
+        output
+    };
+    let short = output_from_start(0.3, 1, true);
+    let long = output_from_start(2.7, 7, false);
+    assert_same(
+        &short,
+        &long,
+        &format!("{host} at {rate} Hz: 0.3 s vs 2.7 s stopped"),
+    );
+    let (first, second): (Vec<Vec<f32>>, Vec<Vec<f32>>) = short
+        .iter()
+        .map(|c| (c[..audio.len()].to_vec(), c[audio.len()..].to_vec()))
+        .unzip();
+    assert_same(&first, &second, &format!("{host} at {rate} Hz: loop pass"));
+    assert!(
+        first.iter().flatten().any(|&s| s.abs() > 1e-3),
+        "{host}: the model played nothing"
+    );
+    println!(
+        "{host} at {rate} Hz: playback from {from} identical after 0.3 s and 2.7 s stopped, and after a loop jump"
+    );
+}
+
+/// At 24 kHz, playback started at a frame boundary of the timeline (`p = 50 x 320`) after half
+/// a second of stopped transport gives the reference `Vocos.forward(audio)` of the audio from
+/// `p`, delayed by the reported latency, within 1e-4 of the reference peak.
+pub fn check_playback_from_a_frame_boundary_equals_the_reference(
+    render: &mut RenderTimeline,
+    host: &str,
+) {
+    let rate = 24_000;
+    let audio = golden_audio_with_tail();
+    let reference = golden("audio_out_2");
+    let stopped = 12_000;
+    let input: Vec<Vec<f32>> = (0..2)
+        .map(|c| {
+            let mut x = noise(stopped, 3 + c);
+            x.extend_from_slice(&audio);
+            x
+        })
+        .collect();
+    let timeline = [
+        Stretch::stopped(stopped, 0),
+        Stretch::playing(audio.len(), 50 * 320),
+    ];
+    let (output, latency) = render(rate, &input, &timeline, false);
+    // Samples that do not depend on the end of the clip (28.5 frames of lookahead).
+    let compared = golden("audio").len() - 9_440;
+    for (c, channel) in output.iter().enumerate() {
+        assert_eq!(channel.len(), input[c].len(), "{host}: length");
+        let error = relative_error(&channel[stopped..], latency, &reference, compared);
+        println!("{host} playback from frame 50, channel {c}: max |error| / peak = {error:.3e}");
+        assert!(error <= 1e-4, "{host}, channel {c}: error {error}");
     }
 }
