@@ -187,6 +187,12 @@ impl EditorApp {
             );
                 ui.label(status.underruns.load(Ordering::Relaxed).to_string());
                 ui.end_row();
+                if let Some(problems) = status.audio_problems() {
+                    ui.label("Audio");
+                    let text = egui::RichText::new(problems).color(ui.visuals().warn_fg_color);
+                    ui.add(egui::Label::new(text).wrap());
+                    ui.end_row();
+                }
             });
         ui.separator();
         ui.horizontal(|ui| {

@@ -145,6 +145,8 @@ impl Plugin for VocosCodec {
                     .sample_rate
                     .store(setup.host_rate, Ordering::Relaxed);
                 self.status.underruns.store(0, Ordering::Relaxed);
+                self.status.broken_input_blocks.store(0, Ordering::Relaxed);
+                self.status.model_resets.store(0, Ordering::Relaxed);
                 self.status
                     .active_model
                     .store(kind.to_index(), Ordering::Relaxed);
@@ -217,9 +219,16 @@ impl Plugin for VocosCodec {
             let gain = util::db_to_gain_fast(params.gain.smoothed.next());
             (mix, gain)
         });
-        self.status
+        let status = &self.status;
+        status
             .underruns
             .store(engine.underruns(), Ordering::Relaxed);
+        status
+            .broken_input_blocks
+            .store(engine.broken_input_blocks(), Ordering::Relaxed);
+        status
+            .model_resets
+            .store(engine.model_resets(), Ordering::Relaxed);
         ProcessStatus::Normal
     }
 

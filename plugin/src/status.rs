@@ -13,6 +13,11 @@ pub struct Status {
     pub sample_rate: AtomicU32,
     /// Blocks the worker was late for, summed over activations.
     pub underruns: AtomicU64,
+    /// Blocks of the current activation whose input held samples that are not audio (NaN,
+    /// infinities, beyond +60 dBFS): played as silence, the model restarted after them.
+    pub broken_input_blocks: AtomicU64,
+    /// Times in the current activation the model produced non-finite output and was reset.
+    pub model_resets: AtomicU64,
     /// Index of the model kind the running engine was set up for (`usize::MAX` before the
     /// first activation): when the Model parameter differs, the host has yet to restart it.
     pub active_model: AtomicUsize,
@@ -28,6 +33,8 @@ impl Default for Status {
             latency: AtomicU32::new(0),
             sample_rate: AtomicU32::new(0),
             underruns: AtomicU64::new(0),
+            broken_input_blocks: AtomicU64::new(0),
+            model_resets: AtomicU64::new(0),
             active_model: AtomicUsize::new(usize::MAX),
             active_latency: AtomicUsize::new(usize::MAX),
             model: Mutex::new(NO_MODEL.to_owned()),
@@ -36,6 +43,25 @@ impl Default for Status {
 }
 
 impl Status {
+    /// What went wrong with the audio in the current activation, in words, if anything.
+    pub fn audio_problems(&self) -> Option<String> {
+        let broken = self.broken_input_blocks.load(Ordering::Relaxed);
+        let resets = self.model_resets.load(Ordering::Relaxed);
+        let mut problems = Vec::new();
+        if broken > 0 {
+            problems.push(format!(
+                "the input held NaN, infinite or out-of-range samples in {broken} blocks: played \
+                 as silence, and the model restarted after them"
+            ));
+        }
+        if resets > 0 {
+            problems.push(format!(
+                "the model's output was not finite {resets} times: silenced, its state reset"
+            ));
+        }
+        (!problems.is_empty()).then(|| problems.join("; "))
+    }
+
     /// The latency as "N samples (x.x ms)", or `None` before activation.
     pub fn latency_text(&self) -> Option<String> {
         let samples = self.latency.load(Ordering::Relaxed);

@@ -762,3 +762,9 @@ fn playback_from_a_frame_boundary_equals_the_reference() {
     let _serial = serial();
     check_playback_from_a_frame_boundary_equals_the_reference(&mut render_tiny, "VST3");
 }
+
+#[test]
+fn recovers_exactly_after_broken_input() {
+    let _serial = serial();
+    check_recovery_from_broken_input(&mut render_tiny, "VST3");
+}

@@ -57,6 +57,8 @@ pub struct Engine {
     transport: TransportFollower,
     /// Where the processor's frames start on the host's timeline.
     grid: FrameGrid,
+    /// Whether the last block held input that is not audio (see [`Self::broken_input_blocks`]).
+    after_broken_input: bool,
 }
 
 impl Engine {
@@ -120,6 +122,7 @@ impl Engine {
                 frame: processor_frame,
                 host_rate: setup.host_rate,
             },
+            after_broken_input: false,
         })
     }
 
@@ -170,11 +173,20 @@ impl Engine {
     /// 24 kHz axis), so the output depends only on the audio and on where playback started.
     /// Never waits; the latency is unchanged.
     pub fn follow_transport(&mut self, playhead: Option<Playhead>) {
-        let Some(position) = self.transport.observe(playhead) else {
+        if let Some(position) = self.transport.observe(playhead) {
+            self.dry.iter_mut().for_each(DelayLine::reset);
+            self.restart_stream_at(Some(position));
+        }
+    }
+
+    /// Starts a new stream with the next input sample, which lies at timeline `position` if
+    /// known: the stream then begins with the silence that puts the frame grid on the timeline.
+    fn restart_stream_at(&mut self, position: Option<i64>) {
+        self.restart_stream();
+        let Some(position) = position else {
             return;
         };
-        self.reset();
-        // The lead is under one frame and the warm-up at least a step (`Plan::buffering`): the
+        // The lead is at most a frame and the warm-up at least a step (`Plan::buffering`): the
         // stream's first output, that of the leading silence, plays `lead` samples earlier so
         // the audio at `position` keeps its place. Without room in the ring (a stalled worker)
         // the stream starts unaligned.
@@ -184,6 +196,36 @@ impl Engine {
             self.input.push_iter(std::iter::repeat_n(0.0, samples));
             self.pushed += lead as u64;
             self.warmup -= lead;
+        }
+    }
+
+    /// Blocks whose input held samples that are not audio (NaN, infinities, magnitudes beyond
+    /// [`INPUT_LIMIT`]), since start.
+    pub fn broken_input_blocks(&self) -> u64 {
+        self.shared.broken_input_blocks.load(Ordering::Relaxed)
+    }
+
+    /// Times the processor produced non-finite output and was reset, since start.
+    pub fn model_resets(&self) -> u64 {
+        self.shared.model_resets.load(Ordering::Relaxed)
+    }
+
+    /// Notes input that is not audio in this block; the first clean block after such input
+    /// restarts the stream (on the timeline's grid when playing), so the model's state holds
+    /// nothing of it: from there the output is the model's output of the clean audio.
+    fn watch_for_broken_input(&mut self, channels: &[&mut [f32]]) {
+        let broken = channels
+            .iter()
+            .take(self.channels)
+            .any(|c| c.iter().any(|&s| sanitize(s) != s));
+        if broken {
+            self.shared
+                .broken_input_blocks
+                .fetch_add(1, Ordering::Relaxed);
+            self.after_broken_input = true;
+        } else if self.after_broken_input {
+            self.after_broken_input = false;
+            self.restart_stream_at(self.transport.position());
         }
     }
 
@@ -206,6 +248,7 @@ impl Engine {
     }
 
     /// Processes one block in place: `channels[c]` are the host buffers, all the same length.
+    /// Samples that are not audio (see [`INPUT_LIMIT`]) are taken as silence on both paths.
     /// With `offline` (the host says it renders offline), or when the host calls faster than
     /// real time, the audio thread waits for the worker instead of playing an underrun.
     /// `mix_gain` yields the wet share and a linear gain for each sample.
@@ -219,6 +262,7 @@ impl Engine {
     ) {
         let ch = self.channels;
         let len = channels.first().map_or(0, |c| c.len());
+        self.watch_for_broken_input(channels);
         self.transport.advance(len);
         let ahead = self.pace.as_mut().is_some_and(|pace| pace.ahead(len));
         let wait = offline || ahead;
@@ -263,7 +307,7 @@ impl Engine {
             }
             let (mix, gain) = mix_gain();
             for c in 0..ch {
-                let dry = self.dry[c].process(finite_or_zero(channels[c][n]));
+                let dry = self.dry[c].process(sanitize(channels[c][n]));
                 channels[c][n] = (mix * wet[c] + (1.0 - mix) * dry) * gain;
             }
         }
@@ -284,7 +328,7 @@ impl Engine {
             let n = (len - start).min(PUSH_CHUNK);
             for (c, channel) in channels.iter().enumerate().take(ch) {
                 for (i, &s) in channel[start..start + n].iter().enumerate() {
-                    self.scratch[i * ch + c] = finite_or_zero(s);
+                    self.scratch[i * ch + c] = sanitize(s);
                 }
             }
             self.input.push_slice(&self.scratch[..n * ch]);
@@ -339,8 +383,17 @@ impl Engine {
     }
 }
 
-fn finite_or_zero(sample: f32) -> f32 {
-    if sample.is_finite() { sample } else { 0.0 }
+/// Largest input magnitude taken as audio (+60 dBFS). Beyond it a sample is taken as broken,
+/// as a non-finite one is.
+const INPUT_LIMIT: f32 = 1_000.0;
+
+/// The sample if it is audio, else silence (see [`INPUT_LIMIT`]).
+fn sanitize(sample: f32) -> f32 {
+    if sample.abs() <= INPUT_LIMIT {
+        sample
+    } else {
+        0.0
+    }
 }
 
 impl Drop for Engine {

@@ -19,6 +19,7 @@
 //! leaks into the new stream, and it never has to wait for the worker to acknowledge.
 
 mod audio;
+mod denormals;
 mod pace;
 mod plan;
 mod processor;
@@ -56,6 +57,10 @@ pub(crate) struct Shared {
     underruns: AtomicU64,
     /// Input frames the worker had taken when it last went idle.
     idle_at: AtomicU64,
+    /// Blocks whose input held samples that are not audio (counted by the audio side).
+    broken_input_blocks: AtomicU64,
+    /// Times the worker reset a processor that produced non-finite output.
+    model_resets: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -733,3 +733,95 @@ fn without_playback_the_stream_runs_on() {
     };
     assert!(run(no_transport) == untracked, "no transport information");
 }
+
+/// Identity whose state turns non-finite for good at frame `poison`, as a model that took a
+/// NaN would; a reset heals it.
+struct Poisoned {
+    frames: usize,
+    poison: usize,
+}
+
+impl StreamProcessor for Poisoned {
+    fn frame_size(&self) -> usize {
+        FRAME
+    }
+    fn latency(&self) -> usize {
+        0
+    }
+    fn process_frames(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
+        self.frames += input[0].len() / FRAME;
+        for (o, i) in output.iter_mut().zip(input) {
+            if self.frames > self.poison {
+                o.fill(f32::NAN);
+            } else {
+                o.copy_from_slice(i);
+            }
+        }
+    }
+    fn set_bandwidth(&mut self, _: usize) {}
+    fn reset(&mut self) {
+        self.frames = 0;
+        self.poison = usize::MAX;
+    }
+}
+
+/// A processor whose output turns non-finite is reset once: its NaN frame plays as silence and
+/// the output is exact again from the next frame on.
+#[test]
+fn a_processor_with_non_finite_output_is_reset() {
+    let block = 64;
+    let mut e = engine(
+        24_000,
+        1,
+        Some(block),
+        Box::new(Poisoned {
+            frames: 0,
+            poison: 20,
+        }),
+    );
+    let latency = e.latency();
+    let input = noise(40 * FRAME, 8);
+    let mut signal = vec![input.clone()];
+    drive(&mut e, &mut signal, Some(block), Drive::Wait);
+    assert_eq!(e.model_resets(), 1);
+    let poisoned = latency + 20 * FRAME..latency + 21 * FRAME;
+    assert!(signal[0][poisoned.clone()].iter().all(|&s| s == 0.0));
+    for n in (latency..signal[0].len()).filter(|n| !poisoned.contains(n)) {
+        assert_eq!(signal[0][n], input[n - latency], "sample {n}");
+    }
+}
+
+/// Input that is not audio (NaN, infinities, 1e30) plays as silence on both paths, is counted,
+/// and the first clean block after it restarts the stream: from there the output is the clean
+/// input delayed by the latency, with nothing of the stream before.
+#[test]
+fn broken_input_is_silenced_and_the_stream_restarts_after_it() {
+    let block = 100;
+    let mut e = engine(24_000, 1, Some(block), DelayFrames::boxed(2, 1.0));
+    let latency = e.latency();
+    let clean_from = 14 * block;
+    let mut input = noise(clean_from + 3 * latency, 2);
+    let broken = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e30];
+    for (n, &bad) in broken.iter().enumerate() {
+        input[(10 + n) * block + 3] = bad;
+    }
+    let mut signal = vec![input.clone()];
+    drive(&mut e, &mut signal, Some(block), Drive::Wait);
+    let output = &signal[0];
+    assert_eq!(e.broken_input_blocks(), 4);
+    assert!(output.iter().all(|s| s.is_finite()));
+    // The restart drops what the old stream had not played: silence for a latency, then the
+    // clean input delayed.
+    assert!(
+        output[clean_from..clean_from + latency]
+            .iter()
+            .all(|&s| s == 0.0)
+    );
+    assert_delayed(
+        &output[clean_from..],
+        &input[clean_from..],
+        latency,
+        1.0,
+        "after the broken input",
+    );
+}

@@ -47,6 +47,11 @@ impl TransportFollower {
         restart
     }
 
+    /// The timeline position of the next block while playing.
+    pub fn position(&self) -> Option<i64> {
+        self.expected
+    }
+
     /// Moves past a processed block of `frames` host frames.
     pub fn advance(&mut self, frames: usize) {
         if let Some(expected) = &mut self.expected {

@@ -1,7 +1,8 @@
 //! The worker thread: takes host-rate input from the input ring, resamples it to 24 kHz, runs
 //! the stream processor frame by frame, resamples back and fills the output ring. When idle it
 //! parks for a short while and polls again; the audio thread only wakes it when rendering
-//! offline.
+//! offline. It flushes subnormal floats to zero, and resets a processor whose output is not
+//! finite.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -12,6 +13,9 @@ use ringbuf::traits::{Consumer, Observer, Producer};
 use ringbuf::{HeapCons, HeapProd};
 use vocos_dsp::resample::StreamResampler;
 
+use nice_plug::prelude::nice_warn;
+
+use super::denormals;
 use super::processor::{MODEL_RATE, StreamProcessor};
 use super::{Control, EngineSetup, Shared};
 
@@ -130,6 +134,8 @@ pub(super) struct Worker {
     frames_done: u64,
     /// A stall still to inject (see [`STALL_ENV`]).
     stall: Option<(u64, Duration)>,
+    /// Whether broken input was logged already.
+    reported_broken_input: bool,
     /// Bandwidth changes (index, absolute host frame) waiting for their frame, oldest first.
     pending: Vec<(usize, u64)>,
     /// Interleaved samples written to the output ring since start.
@@ -200,6 +206,7 @@ impl Worker {
             skip: 0,
             frames_done: 0,
             stall: injected_stall(),
+            reported_broken_input: false,
             pending: Vec::with_capacity(MAX_PENDING_CHANGES),
             written: 0,
             down_buf: vec![0.0; stages.down_out * ch],
@@ -223,7 +230,9 @@ impl Worker {
     }
 
     pub fn run(mut self) {
+        denormals::flush_to_zero_on_this_thread();
         while !self.shared.stop.load(Ordering::Acquire) {
+            self.report_broken_input_once();
             // Input first, then the controls: a reset the audio thread sent before pushing
             // some input is then always seen together with that input.
             let took = self.take_input();
@@ -244,6 +253,19 @@ impl Worker {
                 self.shared.idle_at.store(taken, Ordering::Release);
                 std::thread::park_timeout(IDLE_PARK);
             }
+        }
+    }
+
+    /// Logs, once per engine, that the host sent samples that are not audio.
+    fn report_broken_input_once(&mut self) {
+        if !self.reported_broken_input
+            && self.shared.broken_input_blocks.load(Ordering::Relaxed) > 0
+        {
+            self.reported_broken_input = true;
+            nice_warn!(
+                "the input held NaN, infinite or out-of-range samples: played as silence, and \
+                 the model restarted after them"
+            );
         }
     }
 
@@ -436,6 +458,19 @@ impl Worker {
         self.processor
             .process_frames(&inputs[..ch], &mut outputs[..ch]);
         self.frames_done += count as u64;
+        if outputs[..ch]
+            .iter()
+            .any(|o| o.iter().any(|s| !s.is_finite()))
+        {
+            // A state that holds a non-finite value would keep the model silent for good.
+            self.processor.reset();
+            if self.shared.model_resets.fetch_add(1, Ordering::Relaxed) == 0 {
+                nice_warn!(
+                    "the model produced non-finite output (played as silence); its state was \
+                     reset"
+                );
+            }
+        }
         for n in 0..len {
             for c in 0..ch {
                 let s = self.frame_out[c][n];

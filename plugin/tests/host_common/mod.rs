@@ -424,3 +424,53 @@ pub fn check_playback_from_a_frame_boundary_equals_the_reference(
         assert!(error <= 1e-4, "{host}, channel {c}: error {error}");
     }
 }
+
+/// Hostile audio while playing at 24 kHz: noise, full-scale DC and square waves, denormals, then
+/// blocks of NaN, +Inf, -Inf and 1e30, then the golden audio from a frame boundary of the
+/// timeline. The output is finite throughout, and from the first clean block on (the bound:
+/// no frame later) the plugin plays the reference `Vocos.forward(audio)` delayed by the
+/// reported latency, within 1e-4 of its peak: the model restarted there and kept nothing of
+/// what came before.
+pub fn check_recovery_from_broken_input(render: &mut RenderTimeline, host: &str) {
+    let rate = 24_000;
+    let square = |n: usize| if (n / 120) % 2 == 0 { 1.0 } else { -1.0 };
+    let stretches: Vec<Vec<f32>> = vec![
+        noise(38 * 320, 5),
+        vec![1.0; 4_800],
+        (0..4_800).map(square).collect(),
+        noise(4_800, 6).iter().map(|s| s * 1e-38).collect(),
+        vec![f32::NAN; 960],
+        vec![f32::INFINITY; 960],
+        vec![f32::NEG_INFINITY; 960],
+        vec![1e30; 960],
+        golden_audio_with_tail(),
+    ];
+    let mut timeline = Vec::new();
+    let mut position = 0;
+    for stretch in &stretches {
+        timeline.push(Stretch::playing(stretch.len(), position as i64));
+        position += stretch.len();
+    }
+    let clean_from = position - stretches[stretches.len() - 1].len();
+    assert_eq!(clean_from % 320, 0, "the audio starts on the frame grid");
+    let input: Vec<f32> = stretches.concat();
+    let (output, latency) = render(rate, &[input.clone(), input], &timeline, false);
+    let reference = golden("audio_out_2");
+    let compared = golden("audio").len() - 9_440;
+    for (c, channel) in output.iter().enumerate() {
+        assert_eq!(channel.len(), position, "{host}: length");
+        if let Some(n) = channel.iter().position(|s| !s.is_finite()) {
+            panic!("{host}, channel {c}: sample {n} is {}", channel[n]);
+        }
+        assert!(
+            channel[..clean_from].iter().any(|&s| s.abs() > 1e-3),
+            "{host}: nothing played before the broken input"
+        );
+        let error = relative_error(&channel[clean_from..], latency, &reference, compared);
+        println!(
+            "{host} after NaN/Inf/1e30 input, channel {c}: max |error| / peak = {error:.3e} from \
+             the first clean sample on"
+        );
+        assert!(error <= 1e-4, "{host}, channel {c}: error {error}");
+    }
+}
