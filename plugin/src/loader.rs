@@ -114,7 +114,10 @@ impl Loader {
             folder => Some(PathBuf::from(folder)),
         };
         let Some(dir) = dir else {
-            self.set_status("Cannot download: no user data folder (HOME is not set); choose a model folder.".into());
+            self.set_status(
+                "Cannot download: no user data folder (HOME is not set); choose a model folder."
+                    .into(),
+            );
             return;
         };
         // Weak: a plugin removed mid-download is not kept alive by it.

@@ -38,10 +38,20 @@ fn vocos_with(
         .args(args)
         .env("HF_ENDPOINT", endpoint)
         .env("HF_HOME", &home)
-        .env("HF_HUB_CACHE", cache.map_or(home.join("hub"), Path::to_owned))
+        .env(
+            "HF_HUB_CACHE",
+            cache.map_or(home.join("hub"), Path::to_owned),
+        )
         .env_remove("HF_TOKEN")
         .env_remove("VOCOS_MODEL_DIR");
-    for proxy in ["ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"] {
+    for proxy in [
+        "ALL_PROXY",
+        "all_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+    ] {
         command.env_remove(proxy);
     }
     if let Some(token) = token {
@@ -79,7 +89,11 @@ fn assert_one_line_error(out: &Output, expected: &str) -> String {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one line expected: {stderr}");
     assert!(lines[0].starts_with("vocos: error: "), "{}", lines[0]);
-    assert!(lines[0].contains(expected), "{:?} lacks {expected:?}", lines[0]);
+    assert!(
+        lines[0].contains(expected),
+        "{:?} lacks {expected:?}",
+        lines[0]
+    );
     println!("{}", lines[0]);
     lines[0].to_owned()
 }
@@ -95,10 +109,17 @@ fn assert_installed(models: &Path, repo: &ModelRepo) {
     assert_eq!(source.license, repo.license);
     for file in repo.files {
         let installed = std::fs::read(folder.join(file)).unwrap();
-        assert_eq!(installed, std::fs::read(fixture_for(repo.id).join(file)).unwrap(), "{file}");
+        assert_eq!(
+            installed,
+            std::fs::read(fixture_for(repo.id).join(file)).unwrap(),
+            "{file}"
+        );
         let hashes = hub::digest::FileHashes::of(&folder.join(file)).unwrap();
         let recorded = source.file(file).unwrap();
-        assert_eq!((recorded.size, &recorded.sha256), (hashes.size, &hashes.sha256));
+        assert_eq!(
+            (recorded.size, &recorded.sha256),
+            (hashes.size, &hashes.sha256)
+        );
     }
     assert_no_part_files(&folder);
 }
@@ -163,18 +184,41 @@ fn fresh_download_loads_and_runs_and_a_second_run_downloads_nothing() {
     // weights from the redirect target.
     assert_eq!(log.iter().filter(|r| r.method == "HEAD").count(), 6);
     assert_eq!(content_requests(&log), 6);
-    assert_eq!(log.iter().filter(|r| r.path.starts_with("/cdn/")).count(), 3);
+    assert_eq!(
+        log.iter().filter(|r| r.path.starts_with("/cdn/")).count(),
+        3
+    );
     assert!(log.iter().all(|r| r.authorization.is_none()));
 
     // The plugin's loader takes them, and they run like the fixtures they came from.
     models::load(&models, ModelKind::Codec).unwrap();
     models::load(&models, ModelKind::Mel).unwrap();
     let resynth = |encodec: &Path, vocos: &Path, name| {
-        run(&dir, name, &[&"resynth", &"--encodec", &encodec, &"--vocos", &vocos, &"--bandwidth", &"6"])
+        run(
+            &dir,
+            name,
+            &[
+                &"resynth",
+                &"--encodec",
+                &encodec,
+                &"--vocos",
+                &vocos,
+                &"--bandwidth",
+                &"6",
+            ],
+        )
     };
     assert_eq!(
-        resynth(&models.join("encodec_24khz"), &models.join("vocos-encodec-24khz"), "a.wav"),
-        resynth(&fixture_dir("encodec_hf"), &fixture_dir("vocos_encodec"), "b.wav")
+        resynth(
+            &models.join("encodec_24khz"),
+            &models.join("vocos-encodec-24khz"),
+            "a.wav"
+        ),
+        resynth(
+            &fixture_dir("encodec_hf"),
+            &fixture_dir("vocos_encodec"),
+            "b.wav"
+        )
     );
     let mel = |vocos: &Path, name| run(&dir, name, &[&"mel", &"--vocos", &vocos]);
     assert_eq!(
@@ -195,10 +239,16 @@ fn fresh_download_loads_and_runs_and_a_second_run_downloads_nothing() {
     assert_success(&out);
     let log = server.take_log();
     assert_eq!((log.len(), content_requests(&log)), (2, 0));
-    assert_installed(&models, &hub::VOCOS_MEL);
+    assert_installed(&models, &hub::catalogue::VOCOS_MEL);
 
     // `list` says what is there and that it is verified.
-    let out = vocos_with(server.url(), &dir, None, None, &[&"models", &"list", &"--dir", &models]);
+    let out = vocos_with(
+        server.url(),
+        &dir,
+        None,
+        None,
+        &[&"models", &"list", &"--dir", &models],
+    );
     assert_success(&out);
     let listing = stdout(&out);
     print!("{listing}");
@@ -214,8 +264,18 @@ fn list_shows_missing_and_unverified_files() {
     let models = dir.join("models");
     let folder = models.join("vocos-mel-24khz");
     std::fs::create_dir_all(&folder).unwrap();
-    std::fs::copy(fixture_dir("vocos_mel/config.yaml"), folder.join("config.yaml")).unwrap();
-    let out = vocos_with("http://127.0.0.1:9", &dir, None, None, &[&"models", &"list", &"--dir", &models]);
+    std::fs::copy(
+        fixture_dir("vocos_mel/config.yaml"),
+        folder.join("config.yaml"),
+    )
+    .unwrap();
+    let out = vocos_with(
+        "http://127.0.0.1:9",
+        &dir,
+        None,
+        None,
+        &[&"models", &"list", &"--dir", &models],
+    );
     assert_success(&out);
     let listing = stdout(&out);
     print!("{listing}");
@@ -236,11 +296,19 @@ fn only_downloads_one_variant() {
         &dir,
         None,
         None,
-        &[&"models", &"download", &"--dir", &models, &"--only", &"mel", &"--quiet"],
+        &[
+            &"models",
+            &"download",
+            &"--dir",
+            &models,
+            &"--only",
+            &"mel",
+            &"--quiet",
+        ],
     );
     assert_success(&out);
     assert!(stdout(&out).is_empty(), "--quiet prints nothing");
-    assert_installed(&models, &hub::VOCOS_MEL);
+    assert_installed(&models, &hub::catalogue::VOCOS_MEL);
     assert!(!models.join("encodec_24khz").exists());
 }
 
@@ -297,8 +365,18 @@ fn an_interrupted_run_leaves_no_model_file_and_the_next_run_resumes() {
     assert!(!folder.join("pytorch_model.bin").exists());
     assert!(!folder.join(SOURCE_FILE).exists());
     assert!(models::load(&models, ModelKind::Codec).is_err());
-    let out = vocos_with(server.url(), &dir, None, None, &[&"models", &"list", &"--dir", &models]);
-    assert!(stdout(&out).contains("missing (292.97 KiB partially downloaded)"), "{}", stdout(&out));
+    let out = vocos_with(
+        server.url(),
+        &dir,
+        None,
+        None,
+        &[&"models", &"list", &"--dir", &models],
+    );
+    assert!(
+        stdout(&out).contains("missing (292.97 KiB partially downloaded)"),
+        "{}",
+        stdout(&out)
+    );
 
     server.set_faults(Faults::default());
     server.take_log();
@@ -326,20 +404,28 @@ fn not_found_and_unauthorized_are_one_line_errors() {
         "HTTP 404 for charactr/vocos-mel-24khz at 0feb3fdd929bcd6649e0e7c5a688cf7dd012ef21: config.yaml not found (EntryNotFound)",
     );
 
+    // A fresh folder: the first run installed the folders before the missing file.
+    let models = dir.join("gated");
     let server = HubServer::start(Faults {
         token: Some("hf_right".into()),
         ..Faults::default()
     });
     let args: [&dyn AsRef<OsStr>; 4] = [&"models", &"download", &"--dir", &models];
     let out = vocos_with(server.url(), &dir, None, None, &args);
-    assert_one_line_error(&out, "HTTP 401 for facebook/encodec_24khz: access denied; it needs a Hugging Face token: set HF_TOKEN");
+    assert_one_line_error(
+        &out,
+        "HTTP 401 for facebook/encodec_24khz: access denied; it needs a Hugging Face token: set HF_TOKEN",
+    );
     let out = vocos_with(server.url(), &dir, None, Some("hf_wrong"), &args);
     assert_one_line_error(&out, "the token in HF_TOKEN cannot read it");
     let out = vocos_with(server.url(), &dir, None, Some("hf_right"), &args);
     assert_success(&out);
     // The token goes to the endpoint's resolve URLs.
     let log = server.take_log();
-    assert!(log.iter().any(|r| r.authorization.as_deref() == Some("Bearer hf_right")));
+    assert!(
+        log.iter()
+            .any(|r| r.authorization.as_deref() == Some("Bearer hf_right"))
+    );
 }
 
 #[test]
@@ -348,7 +434,13 @@ fn no_network_is_a_one_line_error() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let out = vocos_with(&endpoint, &dir, None, None, &[&"models", &"download", &"--dir", &dir.join("models")]);
+    let out = vocos_with(
+        &endpoint,
+        &dir,
+        None,
+        None,
+        &[&"models", &"download", &"--dir", &dir.join("models")],
+    );
     assert_one_line_error(&out, &format!("cannot reach {endpoint} (no network?)"));
 }
 
@@ -384,7 +476,13 @@ fn the_hub_cache_is_reused_without_any_request() {
     let cache = dir.join("hub_cache");
     make_hub_cache(&cache);
     let server = HubServer::start(Faults::default());
-    let out = vocos_with(server.url(), &dir, Some(&cache), None, &[&"models", &"download", &"--dir", &models]);
+    let out = vocos_with(
+        server.url(),
+        &dir,
+        Some(&cache),
+        None,
+        &[&"models", &"download", &"--dir", &models],
+    );
     assert_success(&out);
     assert_eq!(stdout(&out).matches("copied from the hub cache").count(), 6);
     assert!(server.take_log().is_empty());

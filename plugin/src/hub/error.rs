@@ -32,7 +32,9 @@ pub enum HubError {
     BadResponse { url: String, reason: String },
     /// The connection broke mid-file more often than the download retries; the partial file
     /// stays (under its temporary name) and the next run resumes it.
-    #[error("connection lost downloading {file} after {done} of {total} bytes: {reason} (run again to resume)")]
+    #[error(
+        "connection lost downloading {file} after {done} of {total} bytes: {reason} (run again to resume)"
+    )]
     Interrupted {
         file: PathBuf,
         done: u64,
@@ -40,7 +42,9 @@ pub enum HubError {
         reason: String,
     },
     /// The content does not hash to what the Hub published; the download was deleted.
-    #[error("{file}: {kind} {actual} ({size} bytes), the Hub says {expected} ({expected_size} bytes): download deleted")]
+    #[error(
+        "{file}: {kind} {actual} ({size} bytes), the Hub says {expected} ({expected_size} bytes): download deleted"
+    )]
     Checksum {
         file: PathBuf,
         kind: &'static str,

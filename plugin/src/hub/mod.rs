@@ -88,8 +88,8 @@ fn download_repo(
 ) -> Result<(), HubError> {
     let folder = dir.join(repo.folder);
     std::fs::create_dir_all(&folder).map_err(|e| HubError::io(&folder, e))?;
-    let recorded = Source::read(&folder)
-        .filter(|s| s.repository == repo.id && s.revision == repo.revision);
+    let recorded =
+        Source::read(&folder).filter(|s| s.repository == repo.id && s.revision == repo.revision);
     let mut commit = recorded.as_ref().map(|s| s.commit.clone());
     let mut from = recorded.as_ref().map(|s| s.from.clone());
     let mut files = Vec::new();
@@ -111,7 +111,10 @@ fn download_repo(
         });
         let (installed, outcome) = if let Some((cache, path, digest)) = cached {
             from.get_or_insert_with(|| cache.display().to_string());
-            (fetch::copy_from_cache(&path, &dest, &digest)?, Outcome::FromCache)
+            (
+                fetch::copy_from_cache(&path, &dest, &digest)?,
+                Outcome::FromCache,
+            )
         } else {
             // 3. From the Hub, unless the file there already has its hash.
             let remote = client.metadata(repo, name)?;

@@ -63,9 +63,14 @@ impl Source {
 pub enum FileState {
     Missing,
     /// Only a partial download (`*.part`) of this many bytes.
-    Partial { bytes: u64 },
+    Partial {
+        bytes: u64,
+    },
     /// Present; `verified` when its size and sha256 equal the folder's record.
-    Present { size: u64, check: Check },
+    Present {
+        size: u64,
+        check: Check,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,7 +22,9 @@ fn models_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
 fn describe(state: &FileState) -> String {
     match state {
         FileState::Missing => "missing".into(),
-        FileState::Partial { bytes } => format!("missing ({} partially downloaded)", HumanBytes(*bytes)),
+        FileState::Partial { bytes } => {
+            format!("missing ({} partially downloaded)", HumanBytes(*bytes))
+        }
         FileState::Present { size, check } => {
             let check = match check {
                 Check::Verified => "verified",
@@ -39,13 +41,20 @@ pub fn list(dir: Option<PathBuf>) -> Result<()> {
     let chosen = dir.is_some();
     let env = models::env_models_dir();
     let user = models::user_models_dir();
-    let shown = |p: &Option<PathBuf>| p.as_ref().map_or("(not set)".into(), |p| p.display().to_string());
+    let shown = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .map_or("(not set)".into(), |p| p.display().to_string())
+    };
     println!("The plugin looks for the model folder in this order:");
     println!("  1. the folder chosen in its editor (saved with each project)");
     println!("  2. $VOCOS_MODEL_DIR: {}", shown(&env));
     println!("  3. the user data folder: {}", shown(&user));
     let dir = models_dir(dir)?;
-    let why = if chosen { "--dir" } else { "the plugin's default" };
+    let why = if chosen {
+        "--dir"
+    } else {
+        "the plugin's default"
+    };
     println!();
     println!("{} ({why}):", dir.display());
     let mut complete = 0;
@@ -61,7 +70,11 @@ pub fn list(dir: Option<PathBuf>) -> Result<()> {
         println!(
             "{complete} of {} model folders complete; get the rest with `vocos models download{}`.",
             hub::ALL.len(),
-            if chosen { format!(" --dir {}", dir.display()) } else { String::new() }
+            if chosen {
+                format!(" --dir {}", dir.display())
+            } else {
+                String::new()
+            }
         );
     }
     Ok(())
@@ -72,7 +85,9 @@ fn print_folder(report: &FolderReport) {
     let commit = report
         .source
         .as_ref()
-        .map_or("not recorded".to_owned(), |s| s.commit.chars().take(8).collect());
+        .map_or("not recorded".to_owned(), |s| {
+            s.commit.chars().take(8).collect()
+        });
     println!();
     println!(
         "{}/  {} (commit {commit}, license {})",
@@ -86,7 +101,10 @@ fn print_folder(report: &FolderReport) {
         println!("    {name:<20} {}", describe(state));
     }
     for (name, size) in &report.others {
-        println!("    {name:<20} {:>10}  other file", HumanBytes(*size).to_string());
+        println!(
+            "    {name:<20} {:>10}  other file",
+            HumanBytes(*size).to_string()
+        );
     }
 }
 
@@ -115,7 +133,10 @@ impl Progress for Bars {
     }
 
     fn advance(&self, done: u64) {
-        self.bar.lock().unwrap_or_else(|e| e.into_inner()).set_position(done);
+        self.bar
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_position(done);
     }
 
     fn finish(&self, repo: &ModelRepo, file: &str, outcome: Outcome) {
@@ -129,7 +150,9 @@ impl Progress for Bars {
         let how = match outcome {
             Outcome::Present => "already there, verified".into(),
             Outcome::FromCache => "copied from the hub cache, verified".into(),
-            Outcome::Downloaded { bytes } => format!("downloaded, verified ({})", HumanBytes(bytes)),
+            Outcome::Downloaded { bytes } => {
+                format!("downloaded, verified ({})", HumanBytes(bytes))
+            }
         };
         println!("{}/{file}: {how}", repo.id);
     }
@@ -143,7 +166,13 @@ pub fn download(dir: Option<PathBuf>, only: Option<ModelKind>, quiet: bool) -> R
         quiet,
         bar: Mutex::new(ProgressBar::hidden()),
     };
-    hub::download(&dir, &repos, &HubConfig::from_env(), &bars, &AtomicBool::new(false))?;
+    hub::download(
+        &dir,
+        &repos,
+        &HubConfig::from_env(),
+        &bars,
+        &AtomicBool::new(false),
+    )?;
     if !quiet {
         print_done(&dir, &repos, chosen);
     }
@@ -153,7 +182,12 @@ pub fn download(dir: Option<PathBuf>, only: Option<ModelKind>, quiet: bool) -> R
 fn print_done(dir: &Path, repos: &[&ModelRepo], chosen: bool) {
     println!("Models in {}.", dir.display());
     for repo in repos {
-        println!("  {}: license {} ({})", repo.id, repo.license, repo.card_url());
+        println!(
+            "  {}: license {} ({})",
+            repo.id,
+            repo.license,
+            repo.card_url()
+        );
     }
     let default = models::default_models_dir();
     if chosen && default.as_deref() != Some(dir) {
