@@ -8,6 +8,8 @@
 //! One thread per connection (at most [`MAX_CONNECTIONS`] at once), one request per
 //! connection.
 
+#![allow(dead_code)] // each test binary uses its own subset
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -57,6 +59,8 @@ pub struct Faults {
     pub missing: Option<String>,
     /// Answer `401` to resolve requests without `Authorization: Bearer {token}`.
     pub token: Option<String>,
+    /// Send content slowly: 8 KiB every 10 ms.
+    pub throttle: bool,
 }
 
 /// One request as the server saw it.
@@ -171,6 +175,7 @@ struct Answer {
     body: Vec<u8>,
     /// Close the connection after this many body bytes.
     cut_after: Option<usize>,
+    throttle: bool,
 }
 
 impl Answer {
@@ -180,6 +185,7 @@ impl Answer {
             headers: Vec::new(),
             body: Vec::new(),
             cut_after: None,
+            throttle: false,
         }
     }
 
@@ -298,6 +304,7 @@ impl Shared {
                 whole
             }
         };
+        answer.throttle = faults.throttle;
         let mut current = self.faults.lock().unwrap();
         if let Some((file, bytes, times)) = &mut current.drop_after
             && file == key
@@ -322,7 +329,15 @@ impl Shared {
         stream.write_all(out.as_bytes())?;
         if !head {
             let end = answer.cut_after.unwrap_or(answer.body.len());
-            stream.write_all(&answer.body[..end.min(answer.body.len())])?;
+            let body = &answer.body[..end.min(answer.body.len())];
+            if answer.throttle {
+                for chunk in body.chunks(8192) {
+                    stream.write_all(chunk)?;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+            } else {
+                stream.write_all(body)?;
+            }
         }
         stream.flush()?;
         stream.shutdown(std::net::Shutdown::Both)
