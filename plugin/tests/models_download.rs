@@ -491,3 +491,49 @@ fn the_hub_cache_is_reused_without_any_request() {
     }
     models::load(&models, ModelKind::Codec).unwrap();
 }
+
+#[test]
+fn a_renamed_repository_is_followed_to_its_new_name() {
+    let dir = scratch("moved");
+    let models = dir.join("models");
+    let server = HubServer::start(Faults {
+        moved: true,
+        ..Faults::default()
+    });
+    let out = download(&server, &dir, &models);
+    assert_success(&out);
+    for repo in hub::ALL {
+        assert_installed(&models, repo);
+    }
+    let log = server.take_log();
+    assert_eq!(
+        log.iter().filter(|r| r.path.starts_with("/moved/")).count(),
+        9
+    );
+}
+
+/// Linux: the temporary file is made a link to `/dev/full`, where every write fails with
+/// "no space left on device".
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_is_a_one_line_error() {
+    let dir = scratch("full");
+    let models = dir.join("models");
+    let folder = models.join("vocos-mel-24khz");
+    std::fs::create_dir_all(&folder).unwrap();
+    let weights = fixture_dir("vocos_mel/pytorch_model.bin");
+    let sha256 = hub::digest::FileHashes::of(&weights).unwrap().sha256;
+    let part = folder.join(format!("pytorch_model.bin.{}{PART_SUFFIX}", &sha256[..16]));
+    std::os::unix::fs::symlink("/dev/full", &part).unwrap();
+    let server = HubServer::start(Faults::default());
+    let out = vocos_with(
+        server.url(),
+        &dir,
+        None,
+        None,
+        &[&"models", &"download", &"--dir", &models, &"--only", &"mel"],
+    );
+    assert_one_line_error(&out, &format!("disk full writing {}", part.display()));
+    assert!(!folder.join("pytorch_model.bin").exists());
+    assert!(!folder.join(SOURCE_FILE).exists());
+}

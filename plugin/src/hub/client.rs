@@ -22,6 +22,8 @@ use super::error::HubError;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Any single read (headers or a chunk of the body); a stalled transfer fails within this.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Redirects within the endpoint (renamed repositories) followed to find a file's metadata.
+const MAX_RENAMES: usize = 5;
 
 /// What the Hub says about one file.
 #[derive(Debug, Clone)]
@@ -141,49 +143,70 @@ impl Client {
         }
     }
 
-    /// Asks the Hub about `file` of `repo` at its pinned revision (one `HEAD`, no redirect
-    /// followed: the first answer carries the metadata).
+    /// Asks the Hub about `file` of `repo` at its pinned revision (`HEAD`, no redirect
+    /// followed: the first answer carries the metadata, and an LFS file's redirect points to
+    /// its content). A redirect within the endpoint without metadata (a renamed repository)
+    /// is followed, as `huggingface_hub` does.
     pub fn metadata(&self, repo: &ModelRepo, file: &str) -> Result<Remote, HubError> {
-        let url = self.resolve_url(repo, file);
-        let mut request = self.agent.head(&url);
-        if let Some(auth) = self.authorization(&url) {
+        let mut url = self.resolve_url(repo, file);
+        for _ in 0..=MAX_RENAMES {
+            let response = self.head(&url)?;
+            self.check_status(&response, repo, file, &url)?;
+            let location = header(&response, LOCATION.as_str())
+                .filter(|_| response.status().is_redirection())
+                .map(|location| {
+                    if location.starts_with('/') {
+                        format!("{}{location}", origin(&url))
+                    } else {
+                        location.to_owned()
+                    }
+                });
+            let etag =
+                header(&response, "x-linked-etag").or_else(|| header(&response, ETAG.as_str()));
+            let (etag, location) = match (etag, location) {
+                (None, Some(location)) if origin(&location) == origin(&url) => {
+                    url = location;
+                    continue;
+                }
+                (etag, location) => (etag, location),
+            };
+            let bad = |reason: String| HubError::BadResponse {
+                url: url.clone(),
+                reason,
+            };
+            let etag = etag.ok_or_else(|| bad("no ETag".into()))?;
+            let digest =
+                Digest::parse(etag).ok_or_else(|| bad(format!("ETag {etag} is no hash")))?;
+            let size = header(&response, "x-linked-size")
+                .or_else(|| header(&response, CONTENT_LENGTH.as_str()))
+                .and_then(|s| s.trim().parse().ok())
+                .ok_or_else(|| bad("no size".into()))?;
+            return Ok(Remote {
+                commit: header(&response, "x-repo-commit").map(str::to_owned),
+                digest,
+                size,
+                url: location.unwrap_or_else(|| url.clone()),
+            });
+        }
+        Err(HubError::BadResponse {
+            url,
+            reason: format!("more than {MAX_RENAMES} redirects"),
+        })
+    }
+
+    /// One `HEAD` without following redirects; uncompressed, so that `Content-Length` is the
+    /// file's size.
+    fn head(&self, url: &str) -> Result<Response<Body>, HubError> {
+        let mut request = self.agent.head(url).header("Accept-Encoding", "identity");
+        if let Some(auth) = self.authorization(url) {
             request = request.header("Authorization", auth);
         }
-        let response = request
+        request
             .config()
             .max_redirects(0)
             .build()
             .call()
-            .map_err(|e| self.offline(&e))?;
-        self.check_status(&response, repo, file, &url)?;
-        let bad = |reason: &str| HubError::BadResponse {
-            url: url.clone(),
-            reason: reason.to_owned(),
-        };
-        let etag = header(&response, "x-linked-etag")
-            .or_else(|| header(&response, ETAG.as_str()))
-            .ok_or_else(|| bad("no ETag"))?;
-        let digest = Digest::parse(etag).ok_or_else(|| bad(&format!("ETag {etag} is no hash")))?;
-        let size = header(&response, "x-linked-size")
-            .or_else(|| header(&response, CONTENT_LENGTH.as_str()))
-            .and_then(|s| s.trim().parse().ok())
-            .ok_or_else(|| bad("no size"))?;
-        let content_url = match header(&response, LOCATION.as_str()) {
-            Some(location) if response.status().is_redirection() => {
-                if location.starts_with('/') {
-                    format!("{}{location}", origin(&url))
-                } else {
-                    location.to_owned()
-                }
-            }
-            _ => url.clone(),
-        };
-        Ok(Remote {
-            commit: header(&response, "x-repo-commit").map(str::to_owned),
-            digest,
-            size,
-            url: content_url,
-        })
+            .map_err(|e| self.offline(&e))
     }
 
     /// Starts fetching `remote`'s content from byte `from` (the whole file if the server
@@ -196,7 +219,7 @@ impl Client {
         from: u64,
     ) -> Result<Content, Failure> {
         let url = &remote.url;
-        let mut request = self.agent.get(url);
+        let mut request = self.agent.get(url).header("Accept-Encoding", "identity");
         if let Some(auth) = self.authorization(url) {
             request = request.header("Authorization", auth);
         }

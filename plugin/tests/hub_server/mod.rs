@@ -61,6 +61,9 @@ pub struct Faults {
     pub token: Option<String>,
     /// Send content slowly: 8 KiB every 10 ms.
     pub throttle: bool,
+    /// The repositories were renamed: their resolve URLs answer `307` to
+    /// `/moved/{org}/{name}/resolve/...` (relative, no metadata), which answers as usual.
+    pub moved: bool,
 }
 
 /// One request as the server saw it.
@@ -230,8 +233,17 @@ impl Shared {
         if let Some(sha) = request.path.strip_prefix("/cdn/") {
             return self.content(sha, request, &faults);
         }
-        // /{org}/{name}/resolve/{revision}/{file}
-        let segments: Vec<&str> = request.path.trim_start_matches('/').split('/').collect();
+        // /{org}/{name}/resolve/{revision}/{file}, or /moved/... once renamed
+        let path = match request.path.strip_prefix("/moved") {
+            Some(path) if faults.moved => path,
+            Some(_) => return Answer::status("404 Not Found"),
+            None if faults.moved => {
+                return Answer::status("307 Temporary Redirect")
+                    .header("Location", format!("/moved{}", request.path));
+            }
+            None => &request.path,
+        };
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let [org, name, "resolve", revision, file] = segments[..] else {
             return Answer::status("404 Not Found").header("X-Error-Code", "RepoNotFound");
         };
