@@ -29,7 +29,7 @@ pub mod record;
 pub mod task;
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use catalogue::{ALL, ModelRepo, repos_for};
 pub use config::HubConfig;
@@ -71,84 +71,122 @@ pub fn download(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<(), HubError> {
-    let client = Client::new(config);
+    let downloader = Downloader {
+        client: Client::new(config),
+        cache: config.cache.as_deref(),
+        progress,
+        cancel,
+    };
     for repo in repos {
-        download_repo(dir, repo, config, &client, progress, cancel)?;
+        downloader.repo(dir, repo)?;
     }
     Ok(())
 }
 
-fn download_repo(
-    dir: &Path,
-    repo: &ModelRepo,
-    config: &HubConfig,
-    client: &Client,
-    progress: &dyn Progress,
-    cancel: &AtomicBool,
-) -> Result<(), HubError> {
-    let folder = dir.join(repo.folder);
-    std::fs::create_dir_all(&folder).map_err(|e| HubError::io(&folder, e))?;
-    let recorded =
-        Source::read(&folder).filter(|s| s.repository == repo.id && s.revision == repo.revision);
-    let mut commit = recorded.as_ref().map(|s| s.commit.clone());
-    let mut from = recorded.as_ref().map(|s| s.from.clone());
-    let mut files = Vec::new();
-    for &name in repo.files {
-        let dest = folder.join(name);
+struct Downloader<'a> {
+    client: Client,
+    cache: Option<&'a Path>,
+    progress: &'a dyn Progress,
+    cancel: &'a AtomicBool,
+}
+
+/// Where a folder's files came from, for its record: the first file that says.
+#[derive(Default)]
+struct Origin {
+    commit: Option<String>,
+    from: Option<String>,
+}
+
+impl Downloader<'_> {
+    /// Gets every file of `repo` into its folder of `dir`, then records them.
+    fn repo(&self, dir: &Path, repo: &ModelRepo) -> Result<(), HubError> {
+        let folder = dir.join(repo.folder);
+        std::fs::create_dir_all(&folder).map_err(|e| HubError::io(&folder, e))?;
+        let recorded = Source::read(&folder)
+            .filter(|s| s.repository == repo.id && s.revision == repo.revision);
+        let mut origin = Origin {
+            commit: recorded.as_ref().map(|s| s.commit.clone()),
+            from: recorded.as_ref().map(|s| s.from.clone()),
+        };
+        let mut files = Vec::new();
+        for &name in repo.files {
+            if self.cancel.load(Ordering::Relaxed) {
+                return Err(HubError::Cancelled);
+            }
+            let entry = recorded.as_ref().and_then(|s| s.file(name));
+            let (file, outcome) = self.file(repo, &folder.join(name), entry, &mut origin)?;
+            self.progress.finish(repo, name, outcome);
+            files.push(file);
+        }
+        let source = Source {
+            repository: repo.id.to_owned(),
+            revision: repo.revision.to_owned(),
+            commit: origin.commit.unwrap_or_else(|| repo.revision.to_owned()),
+            license: repo.license.to_owned(),
+            from: origin.from.unwrap_or_default(),
+            files,
+        };
+        if recorded.as_ref() != Some(&source) {
+            source.write(&folder)?;
+        }
+        Ok(())
+    }
+
+    /// Gets `dest`, file `name` of `repo`, in place: the first of the steps of the module
+    /// documentation that applies.
+    fn file(
+        &self,
+        repo: &ModelRepo,
+        dest: &Path,
+        recorded: Option<&SourceFile>,
+        origin: &mut Origin,
+    ) -> Result<(SourceFile, Outcome), HubError> {
+        let name = dest.file_name().unwrap_or_default().to_string_lossy();
         let hashes = |path: &Path| FileHashes::of(path).map_err(|e| HubError::io(path, e));
+        let entry = |hashes: FileHashes| SourceFile {
+            name: name.to_string(),
+            size: hashes.size,
+            sha256: hashes.sha256,
+        };
         // 1. Already there and recorded.
-        if let Some(entry) = recorded.as_ref().and_then(|s| s.file(name))
+        if let Some(recorded) = recorded
             && dest.is_file()
-            && hashes(&dest)?.sha256 == entry.sha256
+            && hashes(dest)?.sha256 == recorded.sha256
         {
-            progress.finish(repo, name, Outcome::Present);
-            files.push(entry.clone());
-            continue;
+            return Ok((recorded.clone(), Outcome::Present));
         }
         // 2. In the hub cache.
-        let cached = config.cache.as_deref().and_then(|cache| {
-            cache::cached(cache, repo, name).map(|(path, digest)| (cache, path, digest))
-        });
-        let (installed, outcome) = if let Some((cache, path, digest)) = cached {
-            from.get_or_insert_with(|| cache.display().to_string());
-            (
-                fetch::copy_from_cache(&path, &dest, &digest)?,
-                Outcome::FromCache,
-            )
-        } else {
-            // 3. From the Hub, unless the file there already has its hash.
-            let remote = client.metadata(repo, name)?;
-            commit = commit.or_else(|| remote.commit.clone());
-            from.get_or_insert_with(|| client.endpoint().to_owned());
-            match dest.is_file().then(|| hashes(&dest)).transpose()? {
-                Some(present) if present.size == remote.size && present.matches(&remote.digest) => {
-                    (present, Outcome::Present)
-                }
-                _ => {
-                    let installed =
-                        fetch::download(client, repo, name, &remote, &dest, progress, cancel)?;
-                    let bytes = installed.size;
-                    (installed, Outcome::Downloaded { bytes })
-                }
+        if let Some(cache) = self.cache
+            && let Some((cached, digest)) = cache::cached(cache, repo, &name)
+        {
+            origin
+                .from
+                .get_or_insert_with(|| cache.display().to_string());
+            let installed = fetch::copy_from_cache(&cached, dest, &digest)?;
+            return Ok((entry(installed), Outcome::FromCache));
+        }
+        // 3. From the Hub, unless the file there already has the published hash.
+        let remote = self.client.metadata(repo, &name)?;
+        origin.commit = origin.commit.take().or_else(|| remote.commit.clone());
+        origin
+            .from
+            .get_or_insert_with(|| self.client.endpoint().to_owned());
+        if dest.is_file() {
+            let present = hashes(dest)?;
+            if present.size == remote.size && present.matches(&remote.digest) {
+                return Ok((entry(present), Outcome::Present));
             }
-        };
-        progress.finish(repo, name, outcome);
-        files.push(SourceFile {
-            name: name.to_owned(),
-            size: installed.size,
-            sha256: installed.sha256,
-        });
+        }
+        let installed = fetch::download(
+            &self.client,
+            repo,
+            &name,
+            &remote,
+            dest,
+            self.progress,
+            self.cancel,
+        )?;
+        let bytes = installed.size;
+        Ok((entry(installed), Outcome::Downloaded { bytes }))
     }
-    let source = Source {
-        repository: repo.id.to_owned(),
-        revision: repo.revision.to_owned(),
-        commit: commit.unwrap_or_else(|| repo.revision.to_owned()),
-        license: repo.license.to_owned(),
-        from: from.unwrap_or_default(),
-        files,
-    };
-    if recorded.as_ref() != Some(&source) {
-        source.write(&folder)?;
-    }
-    Ok(())
 }
