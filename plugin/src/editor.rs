@@ -21,7 +21,7 @@ use nice_plug_egui::{Frame, RepaintNotifier};
 use crate::hub::task::TaskState;
 use crate::hub::{self, FolderReport};
 use crate::loader::Loader;
-use crate::models::{ModelKind, default_models_dir, model_folder};
+use crate::models::{ModelKind, download_folder, model_folder};
 use crate::params::{Latency, VocosParams};
 use crate::status::Status;
 
@@ -224,40 +224,42 @@ impl EditorApp {
         }
     }
 
-    /// **Get models** while the model is not loaded; a progress bar and Cancel while
-    /// downloading; the outcome of the last download.
+    /// **Get models** while the model is not loaded, with the outcome of the last download; a
+    /// progress bar and Cancel while downloading.
     fn download_row(&mut self, ui: &mut egui::Ui) {
         let task = self.loader.download_task();
+        if let Some(task) = task.as_ref().filter(|t| t.is_running()) {
+            let at = task.snapshot();
+            ui.horizontal(|ui| {
+                let fraction = if at.total > 0 {
+                    at.done as f32 / at.total as f32
+                } else {
+                    0.0
+                };
+                let text = format!(
+                    "file {} of {}: {} ({:.1} of {:.1} MB)",
+                    (at.files_done + 1).min(at.files),
+                    at.files,
+                    at.file,
+                    at.done as f64 / 1e6,
+                    at.total as f64 / 1e6
+                );
+                ui.add(
+                    egui::ProgressBar::new(fraction)
+                        .text(text)
+                        .desired_width(440.0),
+                );
+                if ui.button("Cancel").clicked() {
+                    task.cancel();
+                }
+            });
+            return;
+        }
         let kind = self.params.model.value();
-        match task.as_ref().map(|t| t.state()) {
-            Some(TaskState::Running) => {
-                let task = task.expect("a running task");
-                let at = task.snapshot();
-                ui.horizontal(|ui| {
-                    let fraction = if at.total > 0 {
-                        at.done as f32 / at.total as f32
-                    } else {
-                        0.0
-                    };
-                    let text = format!(
-                        "file {} of {}: {} ({:.1} of {:.1} MB)",
-                        (at.files_done + 1).min(at.files),
-                        at.files,
-                        at.file,
-                        at.done as f64 / 1e6,
-                        at.total as f64 / 1e6
-                    );
-                    ui.add(
-                        egui::ProgressBar::new(fraction)
-                            .text(text)
-                            .desired_width(440.0),
-                    );
-                    if ui.button("Cancel").clicked() {
-                        task.cancel();
-                    }
-                });
-                return;
-            }
+        if self.loader.model(kind).is_some() {
+            return;
+        }
+        match task.map(|t| t.state()) {
             Some(TaskState::Failed(error)) => {
                 let text = format!("Download failed: {error}");
                 let text = egui::RichText::new(text).color(ui.visuals().error_fg_color);
@@ -266,16 +268,10 @@ impl EditorApp {
             Some(TaskState::Cancelled) => {
                 ui.label("Download cancelled; Get models resumes it.");
             }
-            Some(TaskState::Finished) | None => {}
+            _ => {}
         }
-        if self.loader.model(kind).is_some() {
-            return;
-        }
-        let target = match self.folder.trim() {
-            "" => default_models_dir(),
-            folder => Some(PathBuf::from(folder)),
-        };
-        let into = target.map_or("the model folder".into(), |d| d.display().to_string());
+        let into = download_folder(&self.folder)
+            .map_or("the model folder".into(), |d| d.display().to_string());
         let button = ui.button("Get models").on_hover_text(format!(
             "Downloads EnCodec (facebook/encodec_24khz, {}) and Vocos (charactr/vocos-encodec-24khz \
              and charactr/vocos-mel-24khz, {}) from the Hugging Face Hub into {into}, checks \

@@ -12,7 +12,7 @@ use crate::codec_processor::ModelProcessor;
 use crate::engine::StreamProcessor;
 use crate::hub::task::Task;
 use crate::hub::{self, HubConfig};
-use crate::models::{LoadedModel, ModelKind, default_models_dir, load, model_folder};
+use crate::models::{LoadedModel, ModelKind, download_folder, load, model_folder};
 use crate::status::{NO_MODEL, Status};
 
 /// The running engine a loaded model goes to.
@@ -109,11 +109,7 @@ impl Loader {
         if download.as_ref().is_some_and(|task| task.is_running()) {
             return;
         }
-        let dir = match chosen.trim() {
-            "" => default_models_dir(),
-            folder => Some(PathBuf::from(folder)),
-        };
-        let Some(dir) = dir else {
+        let Some(dir) = download_folder(&chosen) else {
             self.set_status(
                 "Cannot download: no user data folder (HOME is not set); choose a model folder."
                     .into(),

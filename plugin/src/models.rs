@@ -99,6 +99,15 @@ pub fn default_models_dir() -> Option<PathBuf> {
     env_models_dir().or_else(user_models_dir)
 }
 
+/// Where the editor's Get models button downloads to given the folder chosen in the editor
+/// (empty if none): that folder, else [`default_models_dir`].
+pub fn download_folder(chosen: &str) -> Option<PathBuf> {
+    match chosen.trim() {
+        "" => default_models_dir(),
+        folder => Some(PathBuf::from(folder)),
+    }
+}
+
 /// The model folder to use given the one chosen in the editor (empty if none).
 pub fn model_folder(chosen: &str) -> Result<PathBuf, LoadError> {
     if !chosen.trim().is_empty() {
