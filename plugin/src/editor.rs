@@ -310,26 +310,28 @@ impl EditorApp {
             None => "No model folder yet.".into(),
         });
         egui::Grid::new("sources")
-            .num_columns(4)
+            .num_columns(3)
             .spacing([12.0, 4.0])
             .show(ui, |ui| {
                 ui.strong("Repository");
                 ui.strong("Revision");
                 ui.strong("License (model card)");
-                ui.strong("Files");
                 ui.end_row();
                 for repo in hub::ALL {
                     let report = reports.iter().find(|r| r.repo == repo);
                     ui.hyperlink_to(repo.id, repo.card_url());
-                    let revision = report
-                        .and_then(|r| r.source.as_ref())
-                        .map_or("not recorded".to_owned(), |s| {
-                            s.commit.chars().take(8).collect()
-                        });
-                    ui.label(revision);
+                    let revision = match report {
+                        Some(r) if r.complete() => r.source.as_ref().map_or_else(
+                            || "unrecorded".to_owned(),
+                            |s| s.commit.chars().take(8).collect(),
+                        ),
+                        _ => "missing".to_owned(),
+                    };
+                    ui.label(revision).on_hover_text(
+                        "The commit the files were downloaded from (source.json); \
+                         unrecorded: the files were put there by hand.",
+                    );
                     ui.label(repo.license);
-                    let present = report.is_some_and(FolderReport::complete);
-                    ui.label(if present { "present" } else { "missing" });
                     ui.end_row();
                 }
             });

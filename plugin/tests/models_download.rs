@@ -426,6 +426,43 @@ fn not_found_and_unauthorized_are_one_line_errors() {
         log.iter()
             .any(|r| r.authorization.as_deref() == Some("Bearer hf_right"))
     );
+
+    // Without HF_TOKEN, the token file `huggingface-cli login` writes, `$HF_HOME/token`.
+    let models = dir.join("gated_login");
+    std::fs::create_dir_all(dir.join("hf_home")).unwrap();
+    std::fs::write(dir.join("hf_home/token"), "hf_right\n").unwrap();
+    let args: [&dyn AsRef<OsStr>; 4] = [&"models", &"download", &"--dir", &models];
+    assert_success(&vocos_with(server.url(), &dir, None, None, &args));
+    assert_installed(&models, &hub::catalogue::ENCODEC);
+}
+
+#[test]
+fn the_default_folder_is_where_the_plugin_looks() {
+    let dir = scratch("default");
+    let server = HubServer::start(Faults::default());
+    let download = |env: &[(&str, &Path)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vocos"));
+        command
+            .args(["models", "download", "--only", "mel", "--quiet"])
+            .env("HF_ENDPOINT", server.url())
+            .env("HF_HUB_CACHE", dir.join("no_cache"))
+            .env_remove("VOCOS_MODEL_DIR");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        assert_success(&command.output().unwrap());
+    };
+    let models = dir.join("from_env");
+    download(&[("VOCOS_MODEL_DIR", &models)]);
+    assert_installed(&models, &hub::catalogue::VOCOS_MEL);
+    if cfg!(target_os = "linux") {
+        let data = dir.join("xdg_data");
+        download(&[("XDG_DATA_HOME", &data)]);
+        assert_installed(
+            &data.join("vocos-plugin/models"),
+            &hub::catalogue::VOCOS_MEL,
+        );
+    }
 }
 
 #[test]
