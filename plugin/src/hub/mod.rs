@@ -6,25 +6,27 @@
 //! 1. the file is there and equals the folder's [`record`] (`source.json`): kept, no network;
 //! 2. the `huggingface_hub` [`cache`] has it at the pinned commit: copied, no network;
 //! 3. otherwise the Hub is asked for its hash and size (`HEAD .../resolve/{revision}/{file}`);
-//!    a file already there with that hash is kept, else it is [`fetch`]ed: downloaded under a
+//!    a file already there with that hash is kept, else it is fetched (`fetch`): downloaded under a
 //!    temporary name, resumed with HTTP `Range` after a broken connection, checked, renamed.
 //!
 //! Once every file of a folder is in place, its `source.json` records the repository, commit,
 //! license and each file's size and sha256.
 //!
-//! The HTTP client is `ureq` (blocking, rustls: no system OpenSSL), not the `hf-hub` crate:
-//! hf-hub's blocking API downloads into the hub cache only, whole files, without a way to
-//! resume into a chosen folder, check the LFS sha256, report progress to a GUI or cancel; what
-//! is used of the Hub's conventions (the resolve URL, its headers, the cache layout, the
-//! environment variables, see [`HubConfig`]) fits in [`client`] and [`cache`].
+//! The HTTP client is `ureq` 3 (blocking, rustls: no system OpenSSL), not the `hf-hub` crate:
+//! hf-hub's blocking API resumes and reports progress, but downloads into the hub cache only
+//! (the files would then be copied into the model folder) and its progress callback cannot
+//! stop a download (the editor's Cancel). What is used of the Hub's conventions (the resolve
+//! URL and its headers, the cache layout, the environment variables, see [`HubConfig`]) fits
+//! in `client` and [`cache`]; the checks (size, sha256 of LFS files, git blob id of the
+//! others) are done here either way.
 
 pub mod cache;
 pub mod catalogue;
-pub mod client;
-pub mod config;
+mod client;
+mod config;
 pub mod digest;
-pub mod error;
-pub mod fetch;
+mod error;
+mod fetch;
 pub mod record;
 pub mod task;
 
