@@ -41,6 +41,7 @@ fn get_models_downloads_in_the_background_cancels_and_loads_without_restart() {
         std::env::set_var("HF_HOME", scratch.join("hf_home"));
         std::env::remove_var("HF_TOKEN");
         std::env::remove_var("HF_HUB_CACHE");
+        std::env::remove_var("HF_HUB_OFFLINE");
     }
     let models = scratch.join("models");
     let chosen = models.display().to_string();

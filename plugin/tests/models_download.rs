@@ -43,6 +43,7 @@ fn vocos_with(
             cache.map_or(home.join("hub"), Path::to_owned),
         )
         .env_remove("HF_TOKEN")
+        .env_remove("HF_HUB_OFFLINE")
         .env_remove("VOCOS_MODEL_DIR");
     for proxy in [
         "ALL_PROXY",
@@ -350,6 +351,27 @@ fn a_dropped_connection_resumes_with_a_range_request() {
 }
 
 #[test]
+fn a_server_ignoring_the_range_sends_the_whole_file_again() {
+    let dir = scratch("no_range");
+    let models = dir.join("models");
+    let file = "charactr/vocos-mel-24khz/pytorch_model.bin";
+    let server = HubServer::start(Faults {
+        drop_after: Some((file.into(), 100_000, 1)),
+        ignore_range: true,
+        ..Faults::default()
+    });
+    assert_success(&download(&server, &dir, &models));
+    for repo in hub::ALL {
+        assert_installed(&models, repo);
+    }
+    let log = server.take_log();
+    assert!(
+        log.iter()
+            .any(|r| r.range.as_deref() == Some("bytes=100000-"))
+    );
+}
+
+#[test]
 fn an_interrupted_run_leaves_no_model_file_and_the_next_run_resumes() {
     let dir = scratch("interrupted");
     let models = dir.join("models");
@@ -446,6 +468,7 @@ fn the_default_folder_is_where_the_plugin_looks() {
             .args(["models", "download", "--only", "mel", "--quiet"])
             .env("HF_ENDPOINT", server.url())
             .env("HF_HUB_CACHE", dir.join("no_cache"))
+            .env_remove("HF_HUB_OFFLINE")
             .env_remove("VOCOS_MODEL_DIR");
         for (name, value) in env {
             command.env(name, value);
@@ -527,6 +550,36 @@ fn the_hub_cache_is_reused_without_any_request() {
         assert_installed(&models, repo);
     }
     models::load(&models, ModelKind::Codec).unwrap();
+}
+
+#[test]
+fn hf_hub_offline_uses_no_network() {
+    let dir = scratch("hub_offline");
+    let server = HubServer::start(Faults::default());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vocos"));
+    command
+        .args(["models", "download", "--dir"])
+        .arg(dir.join("models"))
+        .env("HF_ENDPOINT", server.url())
+        .env("HF_HUB_CACHE", dir.join("empty_cache"))
+        .env("HF_HUB_OFFLINE", "1");
+    let out = command.output().unwrap();
+    assert_one_line_error(
+        &out,
+        "HF_HUB_OFFLINE is set and facebook/encodec_24khz/config.json is not in the hub cache",
+    );
+    assert!(server.take_log().is_empty());
+    #[cfg(unix)]
+    {
+        make_hub_cache(&dir.join("cache"));
+        assert_success(
+            &command
+                .env("HF_HUB_CACHE", dir.join("cache"))
+                .output()
+                .unwrap(),
+        );
+        assert!(server.take_log().is_empty());
+    }
 }
 
 #[test]

@@ -16,6 +16,8 @@ pub struct HubConfig {
     /// The `huggingface_hub` cache whose snapshots are reused without network traffic
     /// (`HF_HUB_CACHE`, else `$HF_HOME/hub`, `HF_HOME` defaulting to `~/.cache/huggingface`).
     pub cache: Option<PathBuf>,
+    /// No network at all: only files already there or in the cache (`HF_HUB_OFFLINE=1`).
+    pub offline: bool,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -47,10 +49,17 @@ impl HubConfig {
         let cache = env("HF_HUB_CACHE")
             .map(PathBuf::from)
             .or_else(|| hf_home().map(|home| home.join("hub")));
+        let offline = env("HF_HUB_OFFLINE").is_some_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "1" | "on" | "yes" | "true"
+            )
+        });
         Self {
             endpoint: endpoint.trim().trim_end_matches('/').to_owned(),
             token: token.map(|t| t.trim().to_owned()),
             cache,
+            offline,
         }
     }
 }

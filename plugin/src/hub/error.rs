@@ -7,6 +7,9 @@ pub enum HubError {
     /// The endpoint could not be reached at all (no network, DNS, refused, timeout).
     #[error("cannot reach {endpoint} (no network?): {reason}")]
     Offline { endpoint: String, reason: String },
+    /// `HF_HUB_OFFLINE` forbids the network and the file is neither there nor in the cache.
+    #[error("HF_HUB_OFFLINE is set and {repo}/{file} is not in the hub cache")]
+    OfflineMode { repo: String, file: String },
     /// 401/403: the repository is gated or private and the token is missing or lacks access.
     #[error(
         "HTTP {status} for {repo}: access denied; {}",

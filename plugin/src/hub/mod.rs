@@ -76,6 +76,7 @@ pub fn download(
     let downloader = Downloader {
         client: Client::new(config),
         cache: config.cache.as_deref(),
+        offline: config.offline,
         progress,
         cancel,
     };
@@ -88,6 +89,8 @@ pub fn download(
 struct Downloader<'a> {
     client: Client,
     cache: Option<&'a Path>,
+    /// `HF_HUB_OFFLINE`: step 3 is an error.
+    offline: bool,
     progress: &'a dyn Progress,
     cancel: &'a AtomicBool,
 }
@@ -168,6 +171,12 @@ impl Downloader<'_> {
             return Ok((entry(installed), Outcome::FromCache));
         }
         // 3. From the Hub, unless the file there already has the published hash.
+        if self.offline {
+            return Err(HubError::OfflineMode {
+                repo: repo.id.to_owned(),
+                file: name.into_owned(),
+            });
+        }
         let remote = self.client.metadata(repo, &name)?;
         origin.commit = origin.commit.take().or_else(|| remote.commit.clone());
         origin

@@ -64,6 +64,8 @@ pub struct Faults {
     /// The repositories were renamed: their resolve URLs answer `307` to
     /// `/moved/{org}/{name}/resolve/...` (relative, no metadata), which answers as usual.
     pub moved: bool,
+    /// Ignore `Range`: always answer `200` with the whole file.
+    pub ignore_range: bool,
 }
 
 /// One request as the server saw it.
@@ -292,9 +294,9 @@ impl Shared {
             let middle = content.len() / 2;
             content[middle] ^= 0x01;
         }
-        let start = request
-            .range
-            .as_deref()
+        let start = (!faults.ignore_range)
+            .then_some(request.range.as_deref())
+            .flatten()
             .and_then(|r| r.strip_prefix("bytes="))
             .and_then(|r| r.strip_suffix('-'))
             .and_then(|s| s.parse::<usize>().ok());
