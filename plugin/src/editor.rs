@@ -1,10 +1,12 @@
 //! The egui editor: the parameters (Model and Bandwidth as one button per choice, Mix and
-//! Output Gain as sliders), the latency, the model status, the underrun count and the model
-//! folder.
+//! Output Gain as sliders), the latency, the model status, the underrun count, the model
+//! folder with **Get models** (download from the Hugging Face Hub, with progress and Cancel)
+//! and where each model came from with its license.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nice_plug::context::gui::{GuiContext, ParamSetter};
 use nice_plug::editor::dpi::LogicalSize;
@@ -16,16 +18,20 @@ use nice_plug_egui::{
 };
 use nice_plug_egui::{Frame, RepaintNotifier};
 
+use crate::hub::task::TaskState;
+use crate::hub::{self, FolderReport};
 use crate::loader::Loader;
-use crate::models::ModelKind;
+use crate::models::{ModelKind, download_folder, model_folder};
 use crate::params::{Latency, VocosParams};
 use crate::status::Status;
 
 /// How often the open editor refreshes the status it shows.
 const REFRESH: Duration = Duration::from_millis(100);
+/// How often it looks at the model folders again (file-system reads).
+const FOLDER_REFRESH: Duration = Duration::from_secs(1);
 
 pub fn default_state() -> Arc<EguiEditorState> {
-    EguiEditorState::from_size(LogicalSize::new(540.0, 400.0), 1.0)
+    EguiEditorState::from_size(LogicalSize::new(560.0, 560.0), 1.0)
 }
 
 pub fn create(
@@ -50,6 +56,7 @@ pub fn create(
         folder,
         gui: None,
         notifier: notifier.clone(),
+        folders: None,
     };
     create_egui_editor(state, notifier, settings, app)
 }
@@ -62,6 +69,8 @@ pub struct EditorApp {
     folder: String,
     gui: Option<GuiContext>,
     notifier: RepaintNotifier,
+    /// The model folder in use and what its sub-folders hold, looked at when.
+    folders: Option<(Instant, Option<PathBuf>, Vec<FolderReport>)>,
 }
 
 impl NiceEguiApp for EditorApp {
@@ -205,12 +214,132 @@ impl EditorApp {
                  from the hub. Empty: $VOCOS_MODEL_DIR, then the user data folder.",
             );
             if ui.button("Load").clicked() {
-                if let Ok(mut path) = self.params.model_path.lock() {
-                    path.clone_from(&self.folder);
-                }
+                self.save_folder();
                 self.loader
                     .request(self.folder.clone(), self.params.model.value());
             }
         });
+        self.download_row(ui);
+        ui.separator();
+        self.sources(ui);
+    }
+
+    fn save_folder(&self) {
+        if let Ok(mut path) = self.params.model_path.lock() {
+            path.clone_from(&self.folder);
+        }
+    }
+
+    /// **Get models** while the model is not loaded, with the outcome of the last download; a
+    /// progress bar and Cancel while downloading.
+    fn download_row(&mut self, ui: &mut egui::Ui) {
+        let task = self.loader.download_task();
+        if let Some(task) = task.as_ref().filter(|t| t.is_running()) {
+            let at = task.snapshot();
+            ui.horizontal(|ui| {
+                let fraction = if at.total > 0 {
+                    at.done as f32 / at.total as f32
+                } else {
+                    0.0
+                };
+                let text = format!(
+                    "file {} of {}: {} ({:.1} of {:.1} MB)",
+                    (at.files_done + 1).min(at.files),
+                    at.files,
+                    at.file,
+                    at.done as f64 / 1e6,
+                    at.total as f64 / 1e6
+                );
+                ui.add(
+                    egui::ProgressBar::new(fraction)
+                        .text(text)
+                        .desired_width(440.0),
+                );
+                if ui.button("Cancel").clicked() {
+                    task.cancel();
+                }
+            });
+            return;
+        }
+        let kind = self.params.model.value();
+        if self.loader.model(kind).is_some() {
+            return;
+        }
+        match task.map(|t| t.state()) {
+            Some(TaskState::Failed(error)) => {
+                let text = format!("Download failed: {error}");
+                let text = egui::RichText::new(text).color(ui.visuals().error_fg_color);
+                ui.add(egui::Label::new(text).wrap());
+            }
+            Some(TaskState::Cancelled) => {
+                ui.label("Download cancelled; Get models resumes it.");
+            }
+            _ => {}
+        }
+        let into = download_folder(&self.folder)
+            .map_or("the model folder".into(), |d| d.display().to_string());
+        let button = ui.button("Get models").on_hover_text(format!(
+            "Downloads EnCodec (facebook/encodec_24khz, {}) and Vocos (charactr/vocos-encodec-24khz \
+             and charactr/vocos-mel-24khz, {}) from the Hugging Face Hub into {into}, checks \
+             them and loads the model. Files already there are kept.",
+            hub::catalogue::ENCODEC.license,
+            hub::catalogue::VOCOS_MEL.license,
+        ));
+        if button.clicked() {
+            self.save_folder();
+            self.loader.get_models(self.folder.clone(), kind);
+            self.folders = None;
+        }
+    }
+
+    /// Each model's repository, revision and license, for the model folder in use.
+    fn sources(&mut self, ui: &mut egui::Ui) {
+        let stale = self
+            .folders
+            .as_ref()
+            .is_none_or(|(at, ..)| at.elapsed() >= FOLDER_REFRESH);
+        if stale {
+            let dir = model_folder(&self.folder).ok();
+            let reports = dir.as_ref().map_or_else(Vec::new, |dir| {
+                hub::ALL
+                    .iter()
+                    .map(|&repo| FolderReport::inspect(dir, repo, false))
+                    .collect()
+            });
+            self.folders = Some((Instant::now(), dir, reports));
+        }
+        let Some((_, dir, reports)) = &self.folders else {
+            return;
+        };
+        ui.label(match dir {
+            Some(dir) => format!("Models in {}", dir.display()),
+            None => "No model folder yet.".into(),
+        });
+        egui::Grid::new("sources")
+            .num_columns(3)
+            .spacing([12.0, 4.0])
+            .show(ui, |ui| {
+                ui.strong("Repository");
+                ui.strong("Revision");
+                ui.strong("License (model card)");
+                ui.end_row();
+                for repo in hub::ALL {
+                    let report = reports.iter().find(|r| r.repo == repo);
+                    ui.hyperlink_to(repo.id, repo.card_url());
+                    let revision = match report {
+                        Some(r) if r.complete() => r.source.as_ref().map_or_else(
+                            || "unrecorded".to_owned(),
+                            |s| s.commit.chars().take(8).collect(),
+                        ),
+                        _ => "missing".to_owned(),
+                    };
+                    ui.label(revision).on_hover_text(
+                        "The commit the files were downloaded from (source.json); \
+                         unrecorded: the files were put there by hand.",
+                    );
+                    ui.label(repo.license);
+                    ui.end_row();
+                }
+            });
     }
 }

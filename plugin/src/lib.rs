@@ -2,13 +2,15 @@
 //!
 //! - [`engine`]: the real-time engine (lock-free rings, worker thread, resampling, latency);
 //! - [`codec_processor`]: the streaming models as the engine's processor; [`models`] finds and
-//!   shares the weights, [`loader`] loads them in the background;
+//!   shares the weights, [`loader`] loads them in the background; [`hub`] downloads them from
+//!   the Hugging Face Hub;
 //! - [`plugin`]: the nice-plug plugin and its [`params`];
 //! - [`editor`]: the egui editor, showing [`status`].
 
 pub mod codec_processor;
 pub mod editor;
 pub mod engine;
+pub mod hub;
 pub mod loader;
 pub mod models;
 pub mod params;

@@ -1,5 +1,6 @@
 //! Loads models on a background thread and hands them to the running engine, which swaps them
-//! in between frames. Never touched by the audio thread.
+//! in between frames; downloads them first when asked (the editor's Get models button). Never
+//! touched by the audio thread.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,7 +10,9 @@ use nice_plug::prelude::*;
 
 use crate::codec_processor::ModelProcessor;
 use crate::engine::StreamProcessor;
-use crate::models::{LoadedModel, ModelKind, load, model_folder};
+use crate::hub::task::Task;
+use crate::hub::{self, HubConfig};
+use crate::models::{LoadedModel, ModelKind, download_folder, load, model_folder};
 use crate::status::{NO_MODEL, Status};
 
 /// The running engine a loaded model goes to.
@@ -32,6 +35,17 @@ struct State {
 pub struct Loader {
     state: Mutex<State>,
     status: Arc<Status>,
+    /// The running or last model download.
+    download: Mutex<Option<Arc<Task>>>,
+}
+
+impl Drop for Loader {
+    /// A download still running when the plugin goes stops (its partial file stays).
+    fn drop(&mut self) {
+        if let Some(task) = self.download.get_mut().ok().and_then(|d| d.as_ref()) {
+            task.cancel();
+        }
+    }
 }
 
 impl Loader {
@@ -39,6 +53,7 @@ impl Loader {
         Arc::new(Self {
             state: Mutex::default(),
             status,
+            download: Mutex::default(),
         })
     }
 
@@ -83,6 +98,44 @@ impl Loader {
         if let Err(error) = spawned {
             self.set_status(format!("cannot start loading: {error}"));
         }
+    }
+
+    /// Downloads every model from the Hugging Face Hub into the folder `chosen` in the editor
+    /// (empty: `VOCOS_MODEL_DIR`, then the user data folder) on a background thread, then loads
+    /// the model the running engine needs (else `kind`) as [`Loader::request`] does: no host
+    /// restart needed. Does nothing while a download runs.
+    pub fn get_models(self: &Arc<Self>, chosen: String, kind: ModelKind) {
+        let mut download = self.download.lock().unwrap_or_else(|e| e.into_inner());
+        if download.as_ref().is_some_and(|task| task.is_running()) {
+            return;
+        }
+        let Some(dir) = download_folder(&chosen) else {
+            self.set_status(
+                "Cannot download: no user data folder (HOME is not set); choose a model folder."
+                    .into(),
+            );
+            return;
+        };
+        // Weak: a plugin removed mid-download is not kept alive by it.
+        let loader = Arc::downgrade(self);
+        let then_load = move || {
+            if let Some(loader) = loader.upgrade() {
+                let kind = loader.state().target.as_ref().map_or(kind, |t| t.kind);
+                loader.request(chosen, kind);
+            }
+        };
+        match Task::spawn(dir, hub::ALL.to_vec(), HubConfig::from_env(), then_load) {
+            Ok(task) => *download = Some(task),
+            Err(error) => self.set_status(format!("Cannot start the download: {error}")),
+        }
+    }
+
+    /// The running or last download, if any.
+    pub fn download_task(&self) -> Option<Arc<Task>> {
+        self.download
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Loads `kind` on the calling thread and returns it (activation: a bounce must run the

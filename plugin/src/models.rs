@@ -51,7 +51,7 @@ pub enum LoadedModel {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error(
-        "no model folder: choose one in the editor, set VOCOS_MODEL_DIR, or put the models in {}",
+        "no model folder: get the models (Get models in the editor, or `vocos models download`) into {}, choose a folder in the editor, or set VOCOS_MODEL_DIR",
         default_hint()
     )]
     NoFolder,
@@ -85,13 +85,36 @@ pub fn user_models_dir() -> Option<PathBuf> {
     base.map(|b| b.join("vocos-plugin").join("models"))
 }
 
+/// `$VOCOS_MODEL_DIR`, if set.
+pub fn env_models_dir() -> Option<PathBuf> {
+    std::env::var_os("VOCOS_MODEL_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Where models go when no folder is chosen in the editor (`vocos models download`, the
+/// editor's Get models button): `$VOCOS_MODEL_DIR` if set, else the user data folder, so
+/// that the plugin finds them.
+pub fn default_models_dir() -> Option<PathBuf> {
+    env_models_dir().or_else(user_models_dir)
+}
+
+/// Where the editor's Get models button downloads to given the folder chosen in the editor
+/// (empty if none): that folder, else [`default_models_dir`].
+pub fn download_folder(chosen: &str) -> Option<PathBuf> {
+    match chosen.trim() {
+        "" => default_models_dir(),
+        folder => Some(PathBuf::from(folder)),
+    }
+}
+
 /// The model folder to use given the one chosen in the editor (empty if none).
 pub fn model_folder(chosen: &str) -> Result<PathBuf, LoadError> {
     if !chosen.trim().is_empty() {
         return Ok(PathBuf::from(chosen.trim()));
     }
-    if let Some(dir) = std::env::var_os("VOCOS_MODEL_DIR").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir));
+    if let Some(dir) = env_models_dir() {
+        return Ok(dir);
     }
     user_models_dir()
         .filter(|d| d.is_dir())

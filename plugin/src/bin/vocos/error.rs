@@ -25,6 +25,8 @@ pub enum CliError {
     #[error("{0}")]
     Model(#[from] ModelError),
     #[error("{0}")]
+    Hub(#[from] vocos_plugin::hub::HubError),
+    #[error("{0}")]
     Usage(String),
 }
 

@@ -1,18 +1,21 @@
-//! `vocos`: offline EnCodec encoding, Vocos decoding and resynthesis of audio files.
+//! `vocos`: offline EnCodec encoding, Vocos decoding and resynthesis of audio files, and getting
+//! the models (`vocos models`).
 //!
-//! Every command reads WAV at any rate and channel count (downmixed to mono, resampled to
+//! Every audio command reads WAV at any rate and channel count (downmixed to mono, resampled to
 //! 24 kHz) and writes 32-bit float WAV at 24 kHz. Errors print as one line and exit non-zero.
 
 mod audio_file;
 mod codes_file;
 mod commands;
 mod error;
+mod models;
 mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use vocos_plugin::models::ModelKind;
 
 /// EnCodec 24 kHz -> residual vector quantization -> Vocos, on files.
 ///
@@ -94,6 +97,56 @@ enum Command {
         /// Output WAV (32-bit float, 24 kHz).
         output: PathBuf,
     },
+    /// The model folder: what it holds, and getting the official files from the Hugging Face Hub.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Where the plugin looks for models, and what each model folder holds: sizes, and whether
+    /// each file is verified against the record of its download.
+    List {
+        /// Model folder to list (default: where the plugin looks, $VOCOS_MODEL_DIR, else the
+        /// user data folder).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Download facebook/encodec_24khz, charactr/vocos-encodec-24khz and
+    /// charactr/vocos-mel-24khz at pinned commits into the model folder.
+    ///
+    /// Honours HF_ENDPOINT, HF_TOKEN and reuses files of the huggingface_hub cache (HF_HOME,
+    /// HF_HUB_CACHE). Every file is checked against the Hub's hash before it gets its name; a
+    /// second run resumes partial downloads and skips complete files.
+    Download {
+        /// Model folder (default: where the plugin looks, $VOCOS_MODEL_DIR, else the user data
+        /// folder).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Only the models one variant needs.
+        #[arg(long)]
+        only: Option<Only>,
+        /// No progress bars or messages; errors only.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Only {
+    /// EnCodec and Vocos for EnCodec codes (the plugin's EnCodec codec model).
+    Codec,
+    /// Vocos for mel spectrograms (the plugin's Mel vocoder model).
+    Mel,
+}
+
+impl From<Only> for ModelKind {
+    fn from(only: Only) -> Self {
+        match only {
+            Only::Codec => Self::Codec,
+            Only::Mel => Self::Mel,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -132,6 +185,10 @@ fn main() -> ExitCode {
             input,
             output,
         } => commands::mel(&vocos, &input, &output),
+        Command::Models(ModelsCommand::List { dir }) => models::list(dir),
+        Command::Models(ModelsCommand::Download { dir, only, quiet }) => {
+            models::download(dir, only.map(ModelKind::from), quiet)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
