@@ -180,6 +180,11 @@ impl EditorApp {
                 ui.label("Reported latency");
                 ui.label(status.latency_text().unwrap_or_else(|| "not active".into()));
                 ui.end_row();
+                if let Some(rate) = status.rate_text() {
+                    ui.label("Sample rate");
+                    ui.add(egui::Label::new(rate).wrap());
+                    ui.end_row();
+                }
                 if let Some(pending) = self.pending_restart() {
                     ui.label("");
                     let note = format!("{pending}: applied when the host restarts the plugin");

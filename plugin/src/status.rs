@@ -3,6 +3,8 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
+use crate::engine::MODEL_RATE;
+
 /// Shown while no model is loaded: the plugin then outputs the latency-compensated dry signal.
 pub const NO_MODEL: &str = "No model loaded: the output is the input, delayed by the latency.";
 
@@ -70,5 +72,18 @@ impl Status {
             let ms = f64::from(samples) * 1000.0 / f64::from(rate);
             format!("{samples} samples ({ms:.1} ms at {rate} Hz)")
         })
+    }
+
+    /// What the plugin does at the host's rate, or `None` before activation: the model runs
+    /// at 24 kHz, other rates are resampled to it and back.
+    pub fn rate_text(&self) -> Option<String> {
+        match self.sample_rate.load(Ordering::Relaxed) {
+            0 => None,
+            MODEL_RATE => Some("24 kHz, the model's own rate: no resampling".into()),
+            rate => Some(format!(
+                "{rate} Hz: resampled to the model's 24 kHz and back (band-limited to {:.1} kHz)",
+                f64::from(rate.min(MODEL_RATE)) / 2000.0
+            )),
+        }
     }
 }

@@ -8,12 +8,15 @@
 //! - `cargo xtask test [cargo test args]`: builds debug bundles with nice-plug's
 //!   `assert_process_allocs` (any allocation in `process()` aborts), copies them to
 //!   `<target>/test-bundles/` and runs `cargo test --workspace` with the host tests enabled and
-//!   pointed at those bundles (`VOCOS_BUNDLE_DIR`).
+//!   pointed at those bundles (`VOCOS_BUNDLE_DIR`); then the CLAP and VST3 validators on the
+//!   same bundles ([`validators`]; skipped when cargo test arguments are given).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
+
+mod validators;
 
 const PLUGIN: &str = "vocos_plugin";
 /// Bundle file names produced for [`PLUGIN`] (a file for CLAP, a directory for VST3 on Linux
@@ -113,7 +116,27 @@ fn test(extra: &[String]) -> Result<()> {
     if !status.success() {
         bail!("cargo test failed ({status})");
     }
+    if extra.is_empty() {
+        validators::run(&target_dir(), &bundle_dir, &tiny_model_folder()?)?;
+    }
     Ok(())
+}
+
+/// The committed tiny random-weight models laid out as a model folder (the hub's folder
+/// names), in `<target>/tiny-models`.
+fn tiny_model_folder() -> Result<PathBuf> {
+    let fixtures = std::fs::canonicalize("model/tests/fixtures/tiny")?;
+    let folder = std::path::absolute(target_dir().join("tiny-models"))?;
+    remove(&folder)?;
+    std::fs::create_dir_all(&folder)?;
+    for (name, fixture) in [
+        ("encodec_24khz", "encodec_th"),
+        ("vocos-encodec-24khz", "vocos_encodec"),
+        ("vocos-mel-24khz", "vocos_mel"),
+    ] {
+        copy_recursive(&fixtures.join(fixture), &folder.join(name))?;
+    }
+    Ok(folder)
 }
 
 fn bench(extra: &[String]) -> Result<()> {

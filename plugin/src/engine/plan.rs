@@ -20,9 +20,6 @@ use vocos_dsp::resample::StreamResampler;
 
 use super::{EngineError, MODEL_RATE};
 
-/// Host rates the engine accepts (the resampler handles any rate in between).
-pub const HOST_RATES: std::ops::RangeInclusive<u32> = 8_000..=768_000;
-
 /// The host-side configuration of one activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineSetup {
@@ -92,7 +89,10 @@ impl Plan {
     pub fn resamplers(
         setup: &EngineSetup,
     ) -> Result<Option<(StreamResampler, StreamResampler)>, EngineError> {
-        if !HOST_RATES.contains(&setup.host_rate) {
+        // Any positive rate: the resamplers convert any pair of whole rates. Rates that share
+        // few factors with 24 kHz make them work in larger chunks (up to a second of audio for
+        // a rate coprime with 24000, e.g. 45679 Hz), which the latency then includes.
+        if setup.host_rate == 0 {
             return Err(EngineError::Rate(setup.host_rate));
         }
         if !(1..=2).contains(&setup.channels) {

@@ -243,6 +243,28 @@ fn at_other_rates_an_impulse_peaks_at_the_latency_within_one_sample() {
     }
 }
 
+/// The engine starts at every rate the CLAP validator tries, odd ones included (1234.5678 Hz
+/// reaches the plugin as 1235), and an impulse comes out at the reported latency.
+#[test]
+fn any_host_rate_works_with_its_latency() {
+    for rate in [1_235, 8_000, 12_346, 22_050, 45_679, 123_457, 384_000] {
+        let mut e = engine(rate, 1, Some(512), DelayFrames::boxed(1, 1.0));
+        let latency = e.latency();
+        let mut signal = vec![vec![0.0; latency + rate as usize / 4 + 1_000]];
+        signal[0][1_000] = 1.0;
+        drive(&mut e, &mut signal, Some(512), Drive::Wait);
+        let found = peak(&signal[0]);
+        assert!(
+            found.abs_diff(1_000 + latency) <= 1,
+            "{rate} Hz: peak at {found}, latency {latency}"
+        );
+        println!(
+            "{rate} Hz: latency {latency} samples ({:.2} s)",
+            latency as f64 / f64::from(rate)
+        );
+    }
+}
+
 #[test]
 fn mix_blends_the_latency_compensated_dry_signal_and_gain_scales() {
     let input = noise(12_000, 7);

@@ -433,7 +433,13 @@ pub fn check_playback_from_a_frame_boundary_equals_the_reference(
 /// what came before.
 pub fn check_recovery_from_broken_input(render: &mut RenderTimeline, host: &str) {
     let rate = 24_000;
-    let square = |n: usize| if (n / 120).is_multiple_of(2) { 1.0 } else { -1.0 };
+    let square = |n: usize| {
+        if (n / 120).is_multiple_of(2) {
+            1.0
+        } else {
+            -1.0
+        }
+    };
     let stretches: Vec<Vec<f32>> = vec![
         noise(38 * 320, 5),
         vec![1.0; 4_800],
