@@ -52,13 +52,20 @@ pub fn run(target: &Path, bundles: &Path, model_dir: &Path) -> Result<()> {
         let models: &Path = models;
         println!("validators, {setup}:");
         let run = |program: &Path, args: &[&str], bundle: &Path| {
-            run_tool(program, args, bundle, models)
+            let echo = program == clap_validator;
+            run_tool(program, args, bundle, models, echo)
                 .with_context(|| format!("{} {setup}", program.display()))
         };
         run(&clap_validator, &["validate"], &clap)?;
         let fuzz = format!("{FUZZ_SECONDS}s");
         run(&clap_validator, &["fuzz", "--duration", &fuzz], &clap)?;
         let log = run(&vst3_validator, &["-e"], &vst3)?;
+        let notable = |l: &&str| {
+            l.starts_with("Result:") || l.contains("Failed]") || l.contains(WRONG_SILENCE_FLAG)
+        };
+        log.lines()
+            .filter(notable)
+            .for_each(|l| println!("VST3 validator: {l}"));
         if let Some(line) = log.lines().find(|l| l.contains(WRONG_SILENCE_FLAG)) {
             bail!("VST3 validator {setup}: {}", line.trim());
         }
@@ -83,9 +90,16 @@ fn build_clap_validator(tools: &Path, target: &Path) -> Result<PathBuf> {
     Ok(build_dir.join("release").join("clap-validator"))
 }
 
-/// Runs a validator on `bundle` with the plugin's model folder set to `models`, echoes its
-/// output, and returns it; a non-zero exit is an error.
-fn run_tool(program: &Path, args: &[&str], bundle: &Path, models: &Path) -> Result<String> {
+/// Runs a validator on `bundle` with the plugin's model folder set to `models` and returns its
+/// output, echoed if `echo` (Steinberg's runs to thousands of lines: the caller picks the
+/// notable ones) or on failure; a non-zero exit is an error.
+fn run_tool(
+    program: &Path,
+    args: &[&str],
+    bundle: &Path,
+    models: &Path,
+    echo: bool,
+) -> Result<String> {
     let output = Command::new(program)
         .args(args)
         .arg(bundle)
@@ -97,7 +111,9 @@ fn run_tool(program: &Path, args: &[&str], bundle: &Path, models: &Path) -> Resu
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    print!("{text}");
+    if echo || !output.status.success() {
+        print!("{text}");
+    }
     if !output.status.success() {
         bail!("failed ({})", output.status);
     }

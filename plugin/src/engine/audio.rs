@@ -308,7 +308,7 @@ impl Engine {
             let (mix, gain) = mix_gain();
             for c in 0..ch {
                 let dry = self.dry[c].process(sanitize(channels[c][n]));
-                channels[c][n] = (mix * wet[c] + (1.0 - mix) * dry) * gain;
+                channels[c][n] = flush_subnormal((mix * wet[c] + (1.0 - mix) * dry) * gain);
             }
         }
     }
@@ -381,6 +381,13 @@ impl Engine {
     fn skip_frames(&mut self, frames: usize) {
         self.popped += self.output.skip(frames * self.channels) as u64;
     }
+}
+
+/// Zero for a subnormal sample (below -758 dBFS): the mix and gain can make one from tiny
+/// samples, the audio thread does not flush them in hardware (nice-plug leaves the host's
+/// floating-point mode alone), and hosts or effects after the plugin may slow down on them.
+fn flush_subnormal(sample: f32) -> f32 {
+    if sample.is_subnormal() { 0.0 } else { sample }
 }
 
 /// Largest input magnitude taken as audio (+60 dBFS). Beyond it a sample is taken as broken,
