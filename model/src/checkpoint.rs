@@ -12,6 +12,8 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::error::{ModelError, Result};
 
+mod torch;
+
 pub struct Checkpoint {
     path: PathBuf,
     tensors: HashMap<String, Tensor>,
@@ -19,8 +21,11 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// Reads every tensor of `path`. The format is chosen by content, not by extension: torch
-    /// checkpoints are zip archives (`PK`), anything else is tried as safetensors (a
-    /// little-endian header length, then a JSON header).
+    /// checkpoints are zip archives (`PK`, read by [`torch::read`]), anything else is tried as
+    /// safetensors (a little-endian header length, then a JSON header; the safetensors crate
+    /// checks every tensor's extent against the file before anything is allocated beyond the
+    /// file's size). Every floating-point tensor must be finite, used by a model or not: NaN or
+    /// Inf anywhere means a corrupt file.
     pub fn load(path: &Path) -> Result<Self> {
         let unreadable = |reason: String| ModelError::UnreadableCheckpoint {
             path: path.to_owned(),
@@ -37,12 +42,10 @@ impl Checkpoint {
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => false,
             Err(e) => return Err(io(e)),
         };
+        let file_len = file.metadata().map_err(io)?.len();
         drop(file);
         let tensors: HashMap<String, Tensor> = if is_zip {
-            candle_core::pickle::read_all(path)
-                .map_err(|e| unreadable(e.to_string()))?
-                .into_iter()
-                .collect()
+            torch::read(path, file_len)?
         } else {
             candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| {
                 unreadable(format!("not a torch zip archive, and as safetensors: {e}"))
@@ -50,6 +53,16 @@ impl Checkpoint {
         };
         if tensors.is_empty() {
             return Err(unreadable("it holds no tensors".into()));
+        }
+        let mut names: Vec<&String> = tensors.keys().collect();
+        names.sort();
+        for name in names {
+            if !is_finite(&tensors[name])? {
+                return Err(ModelError::NonFiniteTensor {
+                    path: path.to_owned(),
+                    name: name.clone(),
+                });
+            }
         }
         Ok(Self {
             path: path.to_owned(),
@@ -120,12 +133,7 @@ impl Checkpoint {
                 });
             }
         };
-        let finite = tensor
-            .flatten_all()?
-            .to_vec1::<f32>()?
-            .iter()
-            .all(|v| v.is_finite());
-        if !finite {
+        if !is_finite(&tensor)? {
             return Err(ModelError::NonFiniteTensor {
                 path: self.path.clone(),
                 name: name.to_owned(),
@@ -199,4 +207,17 @@ impl Prefixed<'_> {
     fn full_name(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }
+}
+
+/// Whether every value of `tensor` is finite; integer tensors always are.
+fn is_finite(tensor: &Tensor) -> Result<bool> {
+    Ok(match tensor.dtype() {
+        DType::F16 | DType::BF16 | DType::F32 | DType::F64 => tensor
+            .flatten_all()?
+            .to_dtype(DType::F64)?
+            .to_vec1::<f64>()?
+            .iter()
+            .all(|v| v.is_finite()),
+        _ => true,
+    })
 }

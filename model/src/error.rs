@@ -28,6 +28,15 @@ pub enum ModelError {
         expected: String,
         actual: String,
     },
+    /// A tensor record reaching past the data that holds it (checked before allocating).
+    #[error("{path}: tensor `{name}` needs {needed} bytes of its storage, which holds {available}")]
+    TensorOutOfBounds {
+        path: PathBuf,
+        name: String,
+        /// Bytes up to the tensor's end (saturating at `u128::MAX`).
+        needed: u128,
+        available: u64,
+    },
     #[error("{path}: tensor `{name}` holds non-finite values")]
     NonFiniteTensor { path: PathBuf, name: String },
     #[error("invalid config {path}: {reason}")]
