@@ -120,6 +120,16 @@ impl EncodecConfig {
                 self.upsampling_ratios
             ));
         }
+        if self
+            .target_bandwidths
+            .iter()
+            .any(|b| !(b.is_finite() && *b > 0.0))
+        {
+            return unsupported(format!(
+                "target_bandwidths {:?} must be finite and positive",
+                self.target_bandwidths
+            ));
+        }
         if self.codebook_size < 2 || self.target_bandwidths.is_empty() || self.sampling_rate == 0 {
             return unsupported(
                 "codebook_size < 2, no target_bandwidths or sampling_rate 0".into(),
