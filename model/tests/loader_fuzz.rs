@@ -786,6 +786,8 @@ struct Summary {
     panics: Vec<String>,
     failures: Vec<String>,
     errors: BTreeMap<String, usize>,
+    /// The first message of each kind, for the summary.
+    examples: BTreeMap<String, String>,
     loads: BTreeMap<&'static str, usize>,
     unaffected: usize,
     root_readable: usize,
@@ -844,8 +846,12 @@ fn check(
             summary.unaffected += 1
         }
         (Outcome::Error(e), _) => {
-            *summary.errors.entry(kind(&e)).or_default() += 1;
             let msg = e.to_string();
+            *summary.errors.entry(kind(&e)).or_default() += 1;
+            summary
+                .examples
+                .entry(kind(&e))
+                .or_insert_with(|| msg.clone());
             if !msg.contains(&target_name) {
                 summary.fail(format!("{label}: error does not name {target_name}: {msg}"));
             }
@@ -1030,6 +1036,9 @@ fn corrupt_and_hostile_files_give_errors_naming_them() {
             "  chmod 000 did not stop reading (running as root): {} runs checked against the original",
             summary.root_readable
         );
+    }
+    for (kind, example) in &summary.examples {
+        println!("  e.g. {kind}: {example}");
     }
     for p in &summary.panics {
         println!("PANIC {p}");
