@@ -43,7 +43,7 @@ pub enum ModelError {
     Config { path: PathBuf, reason: String },
     /// The weights do not have the tensors or shapes the hyper-parameters in `config` call for:
     /// the config or the weights are not the ones for this model. Names both files.
-    #[error("{source} (the shapes expected are those {config} describes)")]
+    #[error("{source} (as expected by {config})")]
     DoesNotFitConfig {
         config: PathBuf,
         source: Box<ModelError>,
