@@ -53,6 +53,11 @@ struct Record<'a> {
 
 impl Record<'_> {
     fn pickle(&self, name: &str) -> Vec<u8> {
+        state_dict(&[(name, self.args())])
+    }
+
+    /// The opcodes building the argument tuple of `_rebuild_tensor_v2`.
+    fn args(&self) -> Vec<u8> {
         let mut args = vec![b'(', b'('];
         args.extend(unicode("storage"));
         args.extend(global("torch", self.class));
@@ -66,17 +71,21 @@ impl Record<'_> {
         args.push(0x89);
         args.extend(global("collections", "OrderedDict"));
         args.extend([b')', b'R', b't']);
-        state_dict(name, &args)
+        args
     }
 }
 
-/// `{name: _rebuild_tensor_v2(*args)}` with `args` the opcodes building the argument tuple.
-fn state_dict(name: &str, args: &[u8]) -> Vec<u8> {
+/// `{name: _rebuild_tensor_v2(*args), ...}` with `args` the opcodes building each argument
+/// tuple.
+fn state_dict(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
     let mut out = vec![0x80, 2, b'}', b'('];
-    out.extend(unicode(name));
-    out.extend(global("torch._utils", "_rebuild_tensor_v2"));
-    out.extend_from_slice(args);
-    out.extend([b'R', b'u', b'.']);
+    for (name, args) in entries {
+        out.extend(unicode(name));
+        out.extend(global("torch._utils", "_rebuild_tensor_v2"));
+        out.extend_from_slice(args);
+        out.push(b'R');
+    }
+    out.extend([b'u', b'.']);
     out
 }
 
@@ -186,6 +195,40 @@ fn records_past_their_storage_are_out_of_bounds() {
 }
 
 #[test]
+fn distinct_views_of_one_storage_cannot_exceed_the_file() {
+    let dir = scratch("hostile_torch_views");
+    let storage = vec![0.5f32; 1 << 16];
+    let numel = storage.len() as i32;
+    let size = [numel - 64];
+    let view = |offset: i32| Record {
+        class: "FloatStorage",
+        numel,
+        offset,
+        size: &size,
+        stride: &[1],
+    };
+    // Tied weights, one record under two names: one tensor, loads.
+    let tied = state_dict(&[("a", view(0).args()), ("b", view(0).args())]);
+    let path = torch_zip(&dir, "tied.bin", &tied, &storage);
+    let checkpoint = Checkpoint::load(&path).unwrap();
+    assert_eq!(checkpoint.dims("b"), Some(&[storage.len() - 64][..]));
+    // 64 distinct views of 256 KiB each: 16 MiB of tensors from a file of about 260 KiB.
+    let names: Vec<String> = (0..64).map(|i| format!("w{i}")).collect();
+    let entries: Vec<(&str, Vec<u8>)> = names
+        .iter()
+        .zip(0..)
+        .map(|(name, offset)| (name.as_str(), view(offset).args()))
+        .collect();
+    let path = torch_zip(&dir, "views.bin", &state_dict(&entries), &storage);
+    let err = load_err(&path);
+    assert!(
+        matches!(err, ModelError::UnreadableCheckpoint { .. })
+            && err.to_string().contains("distinct tensors"),
+        "{err}"
+    );
+}
+
+#[test]
 fn malformed_records_name_the_tensor() {
     let dir = scratch("hostile_torch_records");
     // (storage, offset) only: candle's reader indexes the missing size and stride.
@@ -199,7 +242,11 @@ fn malformed_records_name_the_tensor() {
     short.extend(int(0));
     short.push(b't');
     let cases: [(&str, Vec<u8>, &str); 5] = [
-        ("short.bin", state_dict("w", &short), "_rebuild_tensor_v2"),
+        (
+            "short.bin",
+            state_dict(&[("w", short)]),
+            "_rebuild_tensor_v2",
+        ),
         (
             "negative.bin",
             record(&[2, -3], &[3, 1]).pickle("w"),

@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufReader, Read};
+use std::ops::Range;
 use std::path::Path;
 
 use candle_core::pickle::{Object, Stack};
@@ -42,8 +43,13 @@ pub(super) fn read(path: &Path, file_len: u64) -> Result<HashMap<String, Tensor>
         .map(|name| name.into_owned())
         .ok_or_else(|| unreadable("no data.pkl in the archive".into()))?;
     let prefix = pickle_name.strip_suffix("data.pkl").unwrap_or_default();
+    // Stored entries do not overlap in a well-formed archive: together they fit in the file.
+    let mut unread = file_len;
     let mut entry = |name: &str| -> Result<Vec<u8>> {
-        read_entry(&mut archive, name, file_len).map_err(|e| unreadable(format!("{name}: {e}")))
+        let data = read_entry(&mut archive, name, unread)
+            .map_err(|e| unreadable(format!("{name}: {e}")))?;
+        unread -= data.len() as u64;
+        Ok(data)
     };
     let pickle = entry(&pickle_name)?;
     check_pickle(&pickle).map_err(|e| unreadable(format!("{pickle_name}: {e}")))?;
@@ -56,6 +62,10 @@ pub(super) fn read(path: &Path, file_len: u64) -> Result<HashMap<String, Tensor>
         .map_err(|e| unreadable(format!("{pickle_name}: {e}")))?;
 
     let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
+    // Identical records (a tensor saved under two names) share one tensor; distinct tensors
+    // each hold their own bytes of the file, so together they fit in it.
+    let mut views: HashMap<String, Tensor> = HashMap::new();
+    let mut unclaimed = file_len as u128;
     let mut tensors = HashMap::new();
     for (name, value) in state_dict(object) {
         let Object::Unicode(name) = name else {
@@ -66,38 +76,56 @@ pub(super) fn read(path: &Path, file_len: u64) -> Result<HashMap<String, Tensor>
         else {
             continue;
         };
+        let view = format!("{record:?}");
+        if let Some(tensor) = views.get(&view) {
+            tensors.insert(name, tensor.clone());
+            continue;
+        }
         if !storages.contains_key(&record.storage) {
             let data = entry(&format!("{prefix}data/{}", record.storage))?;
             storages.insert(record.storage.clone(), data);
         }
-        let tensor = record
-            .tensor(&storages[&record.storage])
-            .map_err(|e| match e {
-                RecordError::Bounds { needed, available } => ModelError::TensorOutOfBounds {
+        let storage = &storages[&record.storage];
+        let range =
+            record
+                .byte_range(storage.len())
+                .map_err(|needed| ModelError::TensorOutOfBounds {
                     path: path.to_owned(),
                     name: name.clone(),
                     needed,
-                    available,
-                },
-                RecordError::Invalid(reason) => unreadable(format!("tensor `{name}`: {reason}")),
-            })?;
+                    available: storage.len() as u64,
+                })?;
+        let bytes = range.len() as u128;
+        if bytes > unclaimed {
+            return Err(unreadable(format!(
+                "tensor `{name}`: its {bytes} bytes and the distinct tensors before it exceed \
+                 the file's {file_len} bytes"
+            )));
+        }
+        unclaimed -= bytes;
+        let tensor = record
+            .tensor(&storage[range])
+            .map_err(|reason| unreadable(format!("tensor `{name}`: {reason}")))?;
+        views.insert(view, tensor.clone());
         tensors.insert(name, tensor);
     }
     Ok(tensors)
 }
 
-/// The whole of entry `name`, its size checked against the file's before allocating and its
-/// checksum verified (the zip reader checks it at the end of the entry).
+/// The whole of entry `name`, its declared size checked against the `unread` bytes of the file
+/// (not yet taken by other entries) before allocating, and its checksum verified (the zip
+/// reader checks it at the end of the entry).
 fn read_entry<R: Read + std::io::Seek>(
     archive: &mut zip::ZipArchive<R>,
     name: &str,
-    file_len: u64,
+    unread: u64,
 ) -> std::result::Result<Vec<u8>, String> {
     let entry = archive.by_name(name).map_err(|e| e.to_string())?;
     let size = entry.size();
-    if size > file_len {
+    if size > unread {
         return Err(format!(
-            "declares {size} bytes, more than the file's {file_len}"
+            "declares {size} bytes, more than the {unread} of the file the entries read before it \
+             leave"
         ));
     }
     let mut data = Vec::with_capacity(size as usize);
@@ -131,21 +159,13 @@ fn state_dict(object: Object) -> Vec<(Object, Object)> {
 
 /// Where a tensor's elements are: `torch._utils._rebuild_tensor_v2(storage, offset, size,
 /// stride, ...)` with the storage `(_, class, key, location, numel)`.
+#[derive(Debug)]
 struct TensorRecord {
     storage: String,
     dtype: DType,
     offset: usize,
     dims: Vec<usize>,
     stride: Vec<usize>,
-}
-
-enum RecordError {
-    /// The tensor reaches past its storage: bytes needed (saturating) and held.
-    Bounds {
-        needed: u128,
-        available: u64,
-    },
-    Invalid(String),
 }
 
 fn is_class(object: &Object, module: &str, class: &str) -> bool {
@@ -239,55 +259,52 @@ fn tensor_record(value: Object) -> std::result::Result<Option<TensorRecord>, Str
 }
 
 impl TensorRecord {
-    /// The tensor, cut out of `storage` (the storage entry's bytes) after checking that it lies
-    /// inside it; row-major and column-major layouts are accepted, as torch writes them.
-    fn tensor(&self, storage: &[u8]) -> std::result::Result<Tensor, RecordError> {
-        let invalid = |reason: String| RecordError::Invalid(reason);
-        if self.stride.len() != self.dims.len() {
-            return Err(invalid(format!(
-                "{} strides for {} dimensions",
-                self.stride.len(),
-                self.dims.len()
-            )));
-        }
+    /// The bytes of the tensor's elements in its storage of `storage_len` bytes, or (saturating)
+    /// the bytes it would need when it reaches past the end.
+    fn byte_range(&self, storage_len: usize) -> std::result::Result<Range<usize>, u128> {
         let size = self.dtype.size_in_bytes() as u128;
-        let elements = self
+        let end = self
             .dims
             .iter()
-            .try_fold(1u128, |acc, &d| acc.checked_mul(d as u128));
-        let end = elements
+            .try_fold(1u128, |acc, &d| acc.checked_mul(d as u128))
             .and_then(|n| n.checked_add(self.offset as u128))
             .and_then(|n| n.checked_mul(size))
             .unwrap_or(u128::MAX);
-        if end > storage.len() as u128 {
-            return Err(RecordError::Bounds {
-                needed: end,
-                available: storage.len() as u64,
-            });
+        if end > storage_len as u128 {
+            return Err(end);
         }
-        // In bounds, so every product of dimensions below fits in usize.
-        let start = self.offset * self.dtype.size_in_bytes();
-        let data = &storage[start..end as usize];
+        // In bounds: the offset and every product of dimensions fit in usize.
+        Ok(self.offset * self.dtype.size_in_bytes()..end as usize)
+    }
+
+    /// The tensor of `data`, its elements' bytes (see [`TensorRecord::byte_range`]);
+    /// row-major and column-major layouts are accepted, as torch writes them.
+    fn tensor(&self, data: &[u8]) -> std::result::Result<Tensor, String> {
+        if self.stride.len() != self.dims.len() {
+            return Err(format!(
+                "{} strides for {} dimensions",
+                self.stride.len(),
+                self.dims.len()
+            ));
+        }
         let shape = Shape::from(self.dims.clone());
         let column_major = shape.elem_count() > 0
             && !shape.is_contiguous(&self.stride)
             && shape.is_fortran_contiguous(&self.stride);
         if shape.elem_count() > 0 && !shape.is_contiguous(&self.stride) && !column_major {
-            return Err(invalid(format!(
+            return Err(format!(
                 "non-contiguous layout: size {:?}, stride {:?}",
                 self.dims, self.stride
-            )));
+            ));
         }
         let tensor = |dims: Vec<usize>| {
             Tensor::from_raw_buffer(data, self.dtype, &dims, &Device::Cpu)
-                .map_err(|e| invalid(e.to_string()))
+                .map_err(|e| e.to_string())
         };
         if column_major {
             let reversed: Vec<usize> = self.dims.iter().rev().copied().collect();
             let axes: Vec<usize> = (0..self.dims.len()).rev().collect();
-            tensor(reversed)?
-                .permute(axes)
-                .map_err(|e| invalid(e.to_string()))
+            tensor(reversed)?.permute(axes).map_err(|e| e.to_string())
         } else {
             tensor(self.dims.clone())
         }

@@ -71,11 +71,11 @@ impl EncodecConfig {
     /// Reads `config.json` and checks that it describes a model this crate runs: mono, causal,
     /// weight-normed, reflect-padded, without input normalisation (the 24 kHz family).
     pub fn from_json_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
             path: path.to_owned(),
             source,
         })?;
-        let config: Self = serde_json::from_str(&text).map_err(|e| ModelError::Config {
+        let config: Self = serde_json::from_slice(&bytes).map_err(|e| ModelError::Config {
             path: path.to_owned(),
             reason: e.to_string(),
         })?;

@@ -102,9 +102,13 @@ pub struct VocosConfig {
 
 impl VocosConfig {
     pub fn from_yaml_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
             path: path.to_owned(),
             source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| ModelError::Config {
+            path: path.to_owned(),
+            reason: format!("not UTF-8 text: {e}"),
         })?;
         Self::from_yaml(&text, path)
     }
