@@ -5,6 +5,7 @@
 //! truncated or mismatched file never panics deep inside a layer.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -36,18 +37,16 @@ impl Checkpoint {
             source,
         };
         let mut magic = [0u8; 2];
-        let mut file = std::fs::File::open(path).map_err(io)?;
+        let (mut file, file_len) = open_file(path)?;
         let is_zip = match file.read_exact(&mut magic) {
             Ok(()) => magic == *b"PK",
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => false,
             Err(e) => return Err(io(e)),
         };
-        let file_len = file.metadata().map_err(io)?.len();
-        drop(file);
         let tensors: HashMap<String, Tensor> = if is_zip {
-            torch::read(path, file_len)?
+            torch::read(path, file, file_len)?
         } else {
-            candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| {
+            candle_core::safetensors::load_buffer(&read_file(path)?, &Device::Cpu).map_err(|e| {
                 unreadable(format!("not a torch zip archive, and as safetensors: {e}"))
             })?
         };
@@ -207,6 +206,43 @@ impl Prefixed<'_> {
     fn full_name(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }
+}
+
+/// `path` opened for reading, with its length, if it is a regular file: a directory, a FIFO or
+/// a device such as `/dev/zero` is not a model file (reading one could block, or never end).
+pub(crate) fn open_file(path: &Path) -> Result<(File, u64)> {
+    let io = |source| ModelError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let metadata = file.metadata().map_err(io)?;
+    if !metadata.is_file() {
+        let what = if metadata.is_dir() {
+            "a directory, not a file"
+        } else {
+            "not a regular file"
+        };
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            what,
+        )));
+    }
+    Ok((file, metadata.len()))
+}
+
+/// The whole of the regular file `path` (see [`open_file`]), never more than the length it
+/// had when opened.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
+    let (file, len) = open_file(path)?;
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(len)
+        .read_to_end(&mut bytes)
+        .map_err(|source| ModelError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+    Ok(bytes)
 }
 
 /// Whether every value of `tensor` is finite; integer tensors always are.

@@ -103,6 +103,8 @@ enum Content {
     Directory,
     /// The original file with its permissions set to 000.
     NoPermission,
+    /// A symbolic link to `/dev/zero`, which never ends.
+    EndlessDevice,
     /// The file is removed.
     Removed,
 }
@@ -759,6 +761,7 @@ fn file_mutations(fixture: &Fixture) -> Vec<Mutation> {
         for (kind, content) in [
             ("directory instead of file", Content::Directory),
             ("no permission", Content::NoPermission),
+            ("link to /dev/zero", Content::EndlessDevice),
         ] {
             out.push(Mutation {
                 kind,
@@ -975,6 +978,10 @@ fn corrupt_and_hostile_files_give_errors_naming_them() {
                         .unwrap();
                 }
                 Content::Removed => std::fs::remove_file(&target).unwrap(),
+                Content::EndlessDevice => {
+                    std::fs::remove_file(&target).unwrap();
+                    std::os::unix::fs::symlink("/dev/zero", &target).unwrap();
+                }
             }
             // As root, mode 000 does not stop reading: then the file is intact and must load.
             let root_reads = matches!(mutation.content, Content::NoPermission)
@@ -1009,7 +1016,9 @@ fn corrupt_and_hostile_files_give_errors_naming_them() {
             }
             match &mutation.content {
                 Content::Directory => std::fs::remove_dir(&target).unwrap(),
-                Content::NoPermission => std::fs::remove_file(&target).unwrap(),
+                Content::NoPermission | Content::EndlessDevice => {
+                    std::fs::remove_file(&target).unwrap()
+                }
                 _ => {}
             }
             if !truncated {

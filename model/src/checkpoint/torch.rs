@@ -11,6 +11,7 @@
 //! tensors are then cut out of their storage with checked arithmetic.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::io::{BufReader, Read};
 use std::ops::Range;
 use std::path::Path;
@@ -25,16 +26,12 @@ use crate::error::{ModelError, Result};
 /// again and again (a "billion laughs") grow exponentially and pass this quickly.
 const OBJECTS_PER_PICKLE_BYTE: u64 = 64;
 
-/// Every tensor of the torch zip checkpoint `path` (`file_len` bytes long).
-pub(super) fn read(path: &Path, file_len: u64) -> Result<HashMap<String, Tensor>> {
+/// Every tensor of the torch zip checkpoint `path`, open as `file` (`file_len` bytes long).
+pub(super) fn read(path: &Path, file: File, file_len: u64) -> Result<HashMap<String, Tensor>> {
     let unreadable = |reason: String| ModelError::UnreadableCheckpoint {
         path: path.to_owned(),
         reason,
     };
-    let file = std::fs::File::open(path).map_err(|source| ModelError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
     let mut archive = zip::ZipArchive::new(BufReader::new(file))
         .map_err(|e| unreadable(format!("not a valid zip archive: {e}")))?;
     let pickle_name = (0..archive.len())

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::checkpoint::read_file;
 use crate::error::{ModelError, Result};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -71,10 +72,7 @@ impl EncodecConfig {
     /// Reads `config.json` and checks that it describes a model this crate runs: mono, causal,
     /// weight-normed, reflect-padded, without input normalisation (the 24 kHz family).
     pub fn from_json_file(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = read_file(path)?;
         let config: Self = serde_json::from_slice(&bytes).map_err(|e| ModelError::Config {
             path: path.to_owned(),
             reason: e.to_string(),

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::checkpoint::read_file;
 use crate::error::{ModelError, Result};
 
 /// The largest bandwidth of EnCodec 24 kHz (32 codebooks).
@@ -102,10 +103,7 @@ pub struct VocosConfig {
 
 impl VocosConfig {
     pub fn from_yaml_file(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = read_file(path)?;
         let text = String::from_utf8(bytes).map_err(|e| ModelError::Config {
             path: path.to_owned(),
             reason: format!("not UTF-8 text: {e}"),
