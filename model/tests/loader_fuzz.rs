@@ -785,6 +785,7 @@ fn file_mutations(fixture: &Fixture) -> Vec<Mutation> {
 #[derive(Default)]
 struct Summary {
     mutations: usize,
+    by_kind: BTreeMap<&'static str, usize>,
     runs: usize,
     panics: Vec<String>,
     failures: Vec<String>,
@@ -948,6 +949,7 @@ fn corrupt_and_hostile_files_give_errors_naming_them() {
         let mut truncated = false;
         for (i, mutation) in mutations.enumerate() {
             summary.mutations += 1;
+            *summary.by_kind.entry(mutation.kind).or_default() += 1;
             let target = dir.join(mutation.file);
             let original = if mutation.file == fixture.weights {
                 &weight_bytes
@@ -1030,6 +1032,7 @@ fn corrupt_and_hostile_files_give_errors_naming_them() {
         "loader fuzz (seed {SEED:#x}): {} mutations, {} loader runs",
         summary.mutations, summary.runs
     );
+    println!("  mutations by kind: {:?}", summary.by_kind);
     println!("  panics: {}", summary.panics.len());
     println!("  errors by kind: {:?}", summary.errors);
     println!(
