@@ -47,7 +47,10 @@ impl Checkpoint {
             torch::read(path, file, file_len)?
         } else {
             candle_core::safetensors::load_buffer(&read_file(path)?, &Device::Cpu).map_err(|e| {
-                unreadable(format!("not a torch zip archive, and as safetensors: {e}"))
+                unreadable(format!(
+                    "not a torch zip archive, and as safetensors: {}",
+                    candle_message(e)
+                ))
             })?
         };
         if tensors.is_empty() {
@@ -243,6 +246,15 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
             source,
         })?;
     Ok(bytes)
+}
+
+/// A candle error's message, on one line: without the backtrace candle appends to it when
+/// `RUST_BACKTRACE` is set.
+fn candle_message(error: candle_core::Error) -> String {
+    match error {
+        candle_core::Error::WithBacktrace { inner, .. } => inner.to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// Whether every value of `tensor` is finite; integer tensors always are.

@@ -859,6 +859,10 @@ fn check(
             if !msg.contains(&target_name) {
                 summary.fail(format!("{label}: error does not name {target_name}: {msg}"));
             }
+            // The CLI prints it as one line.
+            if msg.contains('\n') || msg.len() > 1000 {
+                summary.fail(format!("{label}: not one short line: {msg}"));
+            }
             if no_weights && !matches!(e, ModelError::NoWeightsInDir { .. }) {
                 summary.fail(format!("{label}: expected NoWeightsInDir: {msg}"));
             }

@@ -19,6 +19,7 @@ use std::path::Path;
 use candle_core::pickle::{Object, Stack};
 use candle_core::{DType, Device, Shape, Tensor};
 
+use super::candle_message;
 use crate::error::{ModelError, Result};
 
 /// Pickle objects (counted in nodes plus string bytes) per pickle byte beyond which the pickle
@@ -53,10 +54,10 @@ pub(super) fn read(path: &Path, file: File, file_len: u64) -> Result<HashMap<Str
     let mut stack = Stack::empty();
     stack
         .read_loop(&mut pickle.as_slice())
-        .map_err(|e| unreadable(format!("{pickle_name}: {e}")))?;
+        .map_err(|e| unreadable(format!("{pickle_name}: {}", candle_message(e))))?;
     let object = stack
         .finalize()
-        .map_err(|e| unreadable(format!("{pickle_name}: {e}")))?;
+        .map_err(|e| unreadable(format!("{pickle_name}: {}", candle_message(e))))?;
 
     let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
     // Identical records (a tensor saved under two names) share one tensor; distinct tensors
@@ -165,6 +166,15 @@ struct TensorRecord {
     stride: Vec<usize>,
 }
 
+/// `object` for an error message: its start, on one line.
+fn brief(object: &Object) -> String {
+    let text = format!("{object:?}");
+    match text.char_indices().nth(80) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text,
+    }
+}
+
 fn is_class(object: &Object, module: &str, class: &str) -> bool {
     matches!(object, Object::Class { module_name, class_name }
         if module_name == module && class_name == class)
@@ -174,7 +184,8 @@ fn tuple(object: Object, what: &str, min_len: usize) -> std::result::Result<Vec<
     match object {
         Object::Tuple(items) if items.len() >= min_len => Ok(items),
         other => Err(format!(
-            "{what}: expected a tuple of at least {min_len}, got {other:?}"
+            "{what}: expected a tuple of at least {min_len}, got {}",
+            brief(&other)
         )),
     }
 }
@@ -184,7 +195,8 @@ fn non_negative(object: &Object, what: &str) -> std::result::Result<usize, Strin
         Object::Int(v) if v >= 0 => Ok(v as usize),
         Object::Long(v) if v >= 0 => Ok(v as usize),
         ref other => Err(format!(
-            "{what}: expected a non-negative integer, got {other:?}"
+            "{what}: expected a non-negative integer, got {}",
+            brief(other)
         )),
     }
 }
@@ -210,7 +222,7 @@ fn tensor_record(value: Object) -> std::result::Result<Option<TensorRecord>, Str
         // (data, requires_grad, backward_hooks) with data itself a rebuild call
         match tuple(*args, "_rebuild_parameter", 1)?.swap_remove(0) {
             Object::Reduce { callable, args } => (*callable, *args),
-            other => return Err(format!("_rebuild_parameter of {other:?}")),
+            other => return Err(format!("_rebuild_parameter of {}", brief(&other))),
         }
     } else {
         (*callable, *args)
@@ -224,12 +236,12 @@ fn tensor_record(value: Object) -> std::result::Result<Option<TensorRecord>, Str
         (Some(Object::PersistentLoad(storage)), Some(offset), Some(dims), Some(stride)) => {
             (*storage, offset, dims, stride)
         }
-        other => return Err(format!("_rebuild_tensor_v2 arguments {other:?}")),
+        _ => return Err("_rebuild_tensor_v2 without storage, offset, size and stride".into()),
     };
     let storage = tuple(storage, "storage", 5)?;
     let class = match &storage[1] {
         Object::Class { class_name, .. } => class_name.as_str(),
-        other => return Err(format!("storage type {other:?}")),
+        other => return Err(format!("storage type {}", brief(other))),
     };
     let dtype = match class {
         "FloatStorage" => DType::F32,
@@ -241,10 +253,10 @@ fn tensor_record(value: Object) -> std::result::Result<Option<TensorRecord>, Str
         other => return Err(format!("unsupported storage type {other}")),
     };
     let Object::Unicode(key) = &storage[2] else {
-        return Err(format!("storage key {:?}", storage[2]));
+        return Err(format!("storage key {}", brief(&storage[2])));
     };
     if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(format!("storage key `{key}`"));
+        return Err(format!("storage key {}", brief(&storage[2])));
     }
     Ok(Some(TensorRecord {
         storage: key.clone(),
@@ -295,13 +307,12 @@ impl TensorRecord {
             ));
         }
         let tensor = |dims: Vec<usize>| {
-            Tensor::from_raw_buffer(data, self.dtype, &dims, &Device::Cpu)
-                .map_err(|e| e.to_string())
+            Tensor::from_raw_buffer(data, self.dtype, &dims, &Device::Cpu).map_err(candle_message)
         };
         if column_major {
             let reversed: Vec<usize> = self.dims.iter().rev().copied().collect();
             let axes: Vec<usize> = (0..self.dims.len()).rev().collect();
-            tensor(reversed)?.permute(axes).map_err(|e| e.to_string())
+            tensor(reversed)?.permute(axes).map_err(candle_message)
         } else {
             tensor(self.dims.clone())
         }
@@ -311,8 +322,8 @@ impl TensorRecord {
 /// Walks the pickle's opcodes (the subset candle reads) without building anything and checks
 /// that every length fits in what is left of the pickle, that integers are at most 8 bytes
 /// (candle shifts them into an `i64`), and that the objects built, counting memo copies, stay
-/// within [`OBJECTS_PER_PICKLE_BYTE`] per byte. Unknown opcodes and stack errors are left to
-/// candle, which reports them.
+/// within [`OBJECTS_PER_PICKLE_BYTE`] per byte. It stops early, leaving the error to candle, at
+/// what candle stops at too: an unknown opcode or a memo id never stored.
 fn check_pickle(pickle: &[u8]) -> std::result::Result<(), String> {
     const MARK: u64 = u64::MAX;
     let limit = OBJECTS_PER_PICKLE_BYTE * pickle.len() as u64 + 4096;

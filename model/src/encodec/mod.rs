@@ -52,11 +52,14 @@ impl Encodec {
             EncodecConfig::default()
         };
         let checkpoint = Checkpoint::load(&weights)?;
-        let model = Self::from_checkpoint(&checkpoint, config);
-        match model {
-            Err(e) if read_config => Err(e.against_config(&config_path)),
-            model => Ok(Arc::new(model?)),
-        }
+        let model = Self::from_checkpoint(&checkpoint, config).map_err(|e| {
+            if read_config {
+                e.against_config(&config_path)
+            } else {
+                e
+            }
+        })?;
+        Ok(Arc::new(model))
     }
 
     /// Builds the model from tensors in any supported layout, with or without the
