@@ -260,7 +260,12 @@ fn candle_message(error: candle_core::Error) -> String {
 /// Whether every value of `tensor` is finite; integer tensors always are.
 fn is_finite(tensor: &Tensor) -> Result<bool> {
     Ok(match tensor.dtype() {
-        DType::F16 | DType::BF16 | DType::F32 | DType::F64 => tensor
+        DType::F32 => tensor
+            .flatten_all()?
+            .to_vec1::<f32>()?
+            .iter()
+            .all(|v| v.is_finite()),
+        DType::F16 | DType::BF16 | DType::F64 => tensor
             .flatten_all()?
             .to_dtype(DType::F64)?
             .to_vec1::<f64>()?
