@@ -2,7 +2,8 @@
 //! `.pt`, as written by `torch.save(state_dict)`) and safetensors files.
 //!
 //! Lookups check presence, shape and dtype and report the file and tensor at fault, so a wrong,
-//! truncated or mismatched file never panics deep inside a layer.
+//! truncated or mismatched file never panics deep inside a layer. Loading trusts no size a file
+//! states: every one is checked against the file's length before anything is allocated.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -212,14 +213,14 @@ impl Prefixed<'_> {
 }
 
 /// `path` opened for reading, with its length, if it is a regular file: a directory, a FIFO or
-/// a device such as `/dev/zero` is not a model file (reading one could block, or never end).
+/// a device such as `/dev/zero` is not a model file (opening or reading one could block, or
+/// never end), so the kind is checked before opening.
 pub(crate) fn open_file(path: &Path) -> Result<(File, u64)> {
     let io = |source| ModelError::Io {
         path: path.to_owned(),
         source,
     };
-    let file = File::open(path).map_err(io)?;
-    let metadata = file.metadata().map_err(io)?;
+    let metadata = std::fs::metadata(path).map_err(io)?;
     if !metadata.is_file() {
         let what = if metadata.is_dir() {
             "a directory, not a file"
@@ -231,6 +232,7 @@ pub(crate) fn open_file(path: &Path) -> Result<(File, u64)> {
             what,
         )));
     }
+    let file = File::open(path).map_err(io)?;
     Ok((file, metadata.len()))
 }
 

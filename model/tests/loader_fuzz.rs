@@ -105,6 +105,8 @@ enum Content {
     NoPermission,
     /// A symbolic link to `/dev/zero`, which never ends.
     EndlessDevice,
+    /// A named pipe without a writer (opening it for reading blocks).
+    Fifo,
     /// The file is removed.
     Removed,
 }
@@ -751,6 +753,7 @@ fn file_mutations(fixture: &Fixture) -> Vec<Mutation> {
             ("directory instead of file", Content::Directory),
             ("no permission", Content::NoPermission),
             ("link to /dev/zero", Content::EndlessDevice),
+            ("named pipe", Content::Fifo),
         ] {
             out.push(Mutation {
                 kind,
@@ -978,6 +981,14 @@ fn corrupt_and_hostile_files_give_errors_naming_them() {
                     std::fs::remove_file(&target).unwrap();
                     std::os::unix::fs::symlink("/dev/zero", &target).unwrap();
                 }
+                Content::Fifo => {
+                    std::fs::remove_file(&target).unwrap();
+                    let made = std::process::Command::new("mkfifo")
+                        .arg(&target)
+                        .status()
+                        .unwrap();
+                    assert!(made.success(), "mkfifo {}", target.display());
+                }
             }
             // As root, mode 000 does not stop reading: then the file is intact and must load.
             let root_reads = matches!(mutation.content, Content::NoPermission)
@@ -1012,7 +1023,7 @@ fn corrupt_and_hostile_files_give_errors_naming_them() {
             }
             match &mutation.content {
                 Content::Directory => std::fs::remove_dir(&target).unwrap(),
-                Content::NoPermission | Content::EndlessDevice => {
+                Content::NoPermission | Content::EndlessDevice | Content::Fifo => {
                     std::fs::remove_file(&target).unwrap()
                 }
                 _ => {}
