@@ -102,10 +102,13 @@ enum Content {
     /// A directory where the file should be.
     Directory,
     /// The original file with its permissions set to 000.
+    #[cfg(unix)]
     NoPermission,
     /// A symbolic link to `/dev/zero`, which never ends.
+    #[cfg(unix)]
     EndlessDevice,
     /// A named pipe without a writer (opening it for reading blocks).
+    #[cfg(unix)]
     Fifo,
     /// The file is removed.
     Removed,
@@ -749,12 +752,14 @@ fn config_mutations(fixture: &Fixture, text: &str, rng: &mut Rng) -> Vec<Mutatio
 fn file_mutations(fixture: &Fixture) -> Vec<Mutation> {
     let mut out = Vec::new();
     for file in [fixture.weights, fixture.config] {
-        for (kind, content) in [
-            ("directory instead of file", Content::Directory),
+        let mut unreadable = vec![("directory instead of file", Content::Directory)];
+        #[cfg(unix)]
+        unreadable.extend([
             ("no permission", Content::NoPermission),
             ("link to /dev/zero", Content::EndlessDevice),
             ("named pipe", Content::Fifo),
-        ] {
+        ]);
+        for (kind, content) in unreadable {
             out.push(Mutation {
                 kind,
                 file,
@@ -773,6 +778,44 @@ fn file_mutations(fixture: &Fixture) -> Vec<Mutation> {
 }
 
 // ---- the run ----
+
+/// Puts `content` where the original file `target` is.
+fn put(content: &Content, target: &Path) {
+    match content {
+        Content::Bytes(bytes) => std::fs::write(target, bytes).unwrap(),
+        Content::Truncated(len) => {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(target)
+                .unwrap();
+            file.set_len(*len as u64).unwrap();
+        }
+        Content::Directory => {
+            std::fs::remove_file(target).unwrap();
+            std::fs::create_dir(target).unwrap();
+        }
+        Content::Removed => std::fs::remove_file(target).unwrap(),
+        #[cfg(unix)]
+        Content::NoPermission => {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(target, std::fs::Permissions::from_mode(0o000)).unwrap();
+        }
+        #[cfg(unix)]
+        Content::EndlessDevice => {
+            std::fs::remove_file(target).unwrap();
+            std::os::unix::fs::symlink("/dev/zero", target).unwrap();
+        }
+        #[cfg(unix)]
+        Content::Fifo => {
+            std::fs::remove_file(target).unwrap();
+            let made = std::process::Command::new("mkfifo")
+                .arg(target)
+                .status()
+                .unwrap();
+            assert!(made.success(), "mkfifo {}", target.display());
+        }
+    }
+}
 
 #[derive(Default)]
 struct Summary {
@@ -953,46 +996,18 @@ fn corrupt_and_hostile_files_give_errors_naming_them() {
             } else {
                 config_text.as_bytes()
             };
-            if truncated && !matches!(mutation.content, Content::Truncated(_)) {
+            let truncating = matches!(mutation.content, Content::Truncated(_));
+            if truncated && !truncating {
                 std::fs::write(&weights, &weight_bytes).unwrap();
-                truncated = false;
             }
-            match &mutation.content {
-                Content::Bytes(bytes) => std::fs::write(&target, bytes).unwrap(),
-                Content::Truncated(len) => {
-                    let file = std::fs::OpenOptions::new()
-                        .write(true)
-                        .open(&target)
-                        .unwrap();
-                    file.set_len(*len as u64).unwrap();
-                    truncated = true;
-                }
-                Content::Directory => {
-                    std::fs::remove_file(&target).unwrap();
-                    std::fs::create_dir(&target).unwrap();
-                }
-                Content::NoPermission => {
-                    use std::os::unix::fs::PermissionsExt;
-                    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o000))
-                        .unwrap();
-                }
-                Content::Removed => std::fs::remove_file(&target).unwrap(),
-                Content::EndlessDevice => {
-                    std::fs::remove_file(&target).unwrap();
-                    std::os::unix::fs::symlink("/dev/zero", &target).unwrap();
-                }
-                Content::Fifo => {
-                    std::fs::remove_file(&target).unwrap();
-                    let made = std::process::Command::new("mkfifo")
-                        .arg(&target)
-                        .status()
-                        .unwrap();
-                    assert!(made.success(), "mkfifo {}", target.display());
-                }
-            }
+            put(&mutation.content, &target);
+            truncated = truncating;
             // As root, mode 000 does not stop reading: then the file is intact and must load.
+            #[cfg(unix)]
             let root_reads = matches!(mutation.content, Content::NoPermission)
                 && std::fs::File::open(&target).is_ok();
+            #[cfg(not(unix))]
+            let root_reads = false;
             for (l, &loader) in LOADERS.iter().enumerate() {
                 let label = format!(
                     "{} #{i} {} {} {loader:?}",
@@ -1023,10 +1038,9 @@ fn corrupt_and_hostile_files_give_errors_naming_them() {
             }
             match &mutation.content {
                 Content::Directory => std::fs::remove_dir(&target).unwrap(),
-                Content::NoPermission | Content::EndlessDevice | Content::Fifo => {
-                    std::fs::remove_file(&target).unwrap()
-                }
-                _ => {}
+                Content::Bytes(_) | Content::Truncated(_) | Content::Removed => {}
+                #[cfg(unix)]
+                _ => std::fs::remove_file(&target).unwrap(),
             }
             if !truncated {
                 std::fs::write(&target, original).unwrap();
