@@ -1059,7 +1059,7 @@ fn corrupt_and_hostile_files_give_errors_naming_them() {
         summary.loads
     );
     println!(
-        "  runs the mutation did not reach (same error as the original): {}",
+        "  runs the mutation did not affect (file not read, or the original's error): {}",
         summary.unaffected
     );
     if summary.root_readable > 0 {
