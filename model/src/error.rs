@@ -28,10 +28,26 @@ pub enum ModelError {
         expected: String,
         actual: String,
     },
+    /// A tensor record reaching past the data that holds it (checked before allocating).
+    #[error("{path}: tensor `{name}` needs {needed} bytes of its storage, which holds {available}")]
+    TensorOutOfBounds {
+        path: PathBuf,
+        name: String,
+        /// Bytes up to the tensor's end (saturating at `u128::MAX`).
+        needed: u128,
+        available: u64,
+    },
     #[error("{path}: tensor `{name}` holds non-finite values")]
     NonFiniteTensor { path: PathBuf, name: String },
     #[error("invalid config {path}: {reason}")]
     Config { path: PathBuf, reason: String },
+    /// The weights do not have the tensors or shapes the hyper-parameters in `config` call for:
+    /// the config or the weights are not the ones for this model. Names both files.
+    #[error("{source} (as expected by {config})")]
+    DoesNotFitConfig {
+        config: PathBuf,
+        source: Box<ModelError>,
+    },
     #[error("{dir}: no weights found (looked for {looked_for})")]
     NoWeightsInDir { dir: PathBuf, looked_for: String },
     #[error("invalid input: {0}")]
@@ -43,6 +59,20 @@ pub enum ModelError {
 pub type Result<T> = std::result::Result<T, ModelError>;
 
 impl ModelError {
+    /// An error of building a model from weights with the hyper-parameters of `config`: a
+    /// missing tensor, a shape or a size that disagrees with the config also names the config.
+    pub fn against_config(self, config: &std::path::Path) -> Self {
+        match self {
+            ModelError::MissingTensor { .. }
+            | ModelError::ShapeMismatch { .. }
+            | ModelError::Config { .. } => ModelError::DoesNotFitConfig {
+                config: config.to_owned(),
+                source: Box::new(self),
+            },
+            other => other,
+        }
+    }
+
     /// `path` does not exist (or is not what the loader needs there), with a reason.
     pub fn not_found(path: &std::path::Path, reason: &str) -> Self {
         ModelError::Io {

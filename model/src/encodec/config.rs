@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::checkpoint::read_file;
 use crate::error::{ModelError, Result};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -71,11 +72,8 @@ impl EncodecConfig {
     /// Reads `config.json` and checks that it describes a model this crate runs: mono, causal,
     /// weight-normed, reflect-padded, without input normalisation (the 24 kHz family).
     pub fn from_json_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        let config: Self = serde_json::from_str(&text).map_err(|e| ModelError::Config {
+        let bytes = read_file(path)?;
+        let config: Self = serde_json::from_slice(&bytes).map_err(|e| ModelError::Config {
             path: path.to_owned(),
             reason: e.to_string(),
         })?;
@@ -118,6 +116,16 @@ impl EncodecConfig {
             return unsupported(format!(
                 "upsampling_ratios {:?} must be non-empty and positive",
                 self.upsampling_ratios
+            ));
+        }
+        if self
+            .target_bandwidths
+            .iter()
+            .any(|b| !(b.is_finite() && *b > 0.0))
+        {
+            return unsupported(format!(
+                "target_bandwidths {:?} must be finite and positive",
+                self.target_bandwidths
             ));
         }
         if self.codebook_size < 2 || self.target_bandwidths.is_empty() || self.sampling_rate == 0 {

@@ -44,13 +44,22 @@ impl Encodec {
     pub fn load(path: &Path) -> Result<Arc<Self>> {
         let weights = find_weights(path)?;
         let config_path = weights.with_file_name("config.json");
-        let config = if config_path.is_file() {
+        // Present but unreadable (a directory, no permission) is an error, not the defaults.
+        let read_config = config_path.exists();
+        let config = if read_config {
             EncodecConfig::from_json_file(&config_path)?
         } else {
             EncodecConfig::default()
         };
         let checkpoint = Checkpoint::load(&weights)?;
-        Ok(Arc::new(Self::from_checkpoint(&checkpoint, config)?))
+        let model = Self::from_checkpoint(&checkpoint, config).map_err(|e| {
+            if read_config {
+                e.against_config(&config_path)
+            } else {
+                e
+            }
+        })?;
+        Ok(Arc::new(model))
     }
 
     /// Builds the model from tensors in any supported layout, with or without the
@@ -137,16 +146,13 @@ pub fn check_audio(audio: &[f32]) -> Result<()> {
 
 /// The weights file for `path`: the path itself, or the checkpoint inside a directory.
 fn find_weights(path: &Path) -> Result<PathBuf> {
-    if !path.is_dir() {
-        if !path.exists() {
-            return Err(ModelError::not_found(path, "no such file or directory"));
-        }
-        return Ok(path.to_owned());
-    }
     let io = |source| ModelError::Io {
         path: path.to_owned(),
         source,
     };
+    if !std::fs::metadata(path).map_err(io)?.is_dir() {
+        return Ok(path.to_owned());
+    }
     // Preference when several are present: transformers files, then the original `.th`
     // (the first by name).
     let rank = |p: &Path| match p.file_name().and_then(|n| n.to_str()) {

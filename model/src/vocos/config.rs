@@ -6,7 +6,16 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::checkpoint::read_file;
 use crate::error::{ModelError, Result};
+
+/// The largest bandwidth of EnCodec 24 kHz (32 codebooks).
+const MAX_ENCODEC_KBPS: f32 = 24.0;
+/// Bounds on the sizes the mel front end and the head allocate from the config alone (the
+/// analysis window, the mel filterbank and ISTFT frames when the checkpoint does not hold them);
+/// the released models use n_fft 1024/1280 and 100 mels.
+const MAX_N_FFT: usize = 1 << 15;
+const MAX_N_MELS: usize = 1024;
 
 #[derive(Deserialize)]
 struct Component {
@@ -94,9 +103,10 @@ pub struct VocosConfig {
 
 impl VocosConfig {
     pub fn from_yaml_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+        let bytes = read_file(path)?;
+        let text = String::from_utf8(bytes).map_err(|e| ModelError::Config {
             path: path.to_owned(),
-            source,
+            reason: format!("not UTF-8 text: {e}"),
         })?;
         Self::from_yaml(&text, path)
     }
@@ -139,6 +149,16 @@ impl VocosConfig {
                         a.encodec_model
                     )));
                 }
+                if a.bandwidths.is_empty()
+                    || a.bandwidths
+                        .iter()
+                        .any(|b| !(*b > 0.0 && *b <= MAX_ENCODEC_KBPS))
+                {
+                    return Err(bad(format!(
+                        "bandwidths {:?} must be a non-empty list in (0, {MAX_ENCODEC_KBPS}] kbps",
+                        a.bandwidths
+                    )));
+                }
                 FeatureConfig::Encodec {
                     bandwidths: a.bandwidths,
                 }
@@ -153,6 +173,18 @@ impl VocosConfig {
                         path,
                     )?
                 };
+                if mel.sample_rate == 0
+                    || !(1..=MAX_N_MELS).contains(&mel.n_mels)
+                    || !(1..=mel.n_fft).contains(&mel.hop_length)
+                    || mel.n_fft > MAX_N_FFT
+                {
+                    return Err(bad(format!(
+                        "mel sample_rate {}, n_mels {}, hop_length {}, n_fft {}: expected \
+                         sample_rate > 0, 0 < n_mels <= {MAX_N_MELS}, 0 < hop_length <= n_fft <= \
+                         {MAX_N_FFT}",
+                        mel.sample_rate, mel.n_mels, mel.hop_length, mel.n_fft
+                    )));
+                }
                 if mel.padding != "center" {
                     return Err(bad(format!(
                         "mel padding `{}` (only center is supported)",
@@ -185,10 +217,11 @@ impl VocosConfig {
             || head.hop_length == 0
             || head.n_fft < head.hop_length
             || !head.n_fft.is_multiple_of(2)
+            || head.n_fft > MAX_N_FFT
         {
-            return Err(bad(
-                "head dim must equal backbone dim, and 0 < hop <= n_fft with n_fft even".into(),
-            ));
+            return Err(bad(format!(
+                "head dim must equal backbone dim, and 0 < hop <= n_fft <= {MAX_N_FFT} with n_fft even"
+            )));
         }
         if let FeatureConfig::Encodec { bandwidths } = &features
             && backbone.adanorm_num_embeddings != Some(bandwidths.len())

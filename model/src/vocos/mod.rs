@@ -54,7 +54,9 @@ impl Vocos {
         let (config_path, weights) = locate(path)?;
         let config = VocosConfig::from_yaml_file(&config_path)?;
         let checkpoint = Checkpoint::load(&weights)?;
-        Ok(Arc::new(Self::from_checkpoint(&checkpoint, config)?))
+        let model = Self::from_checkpoint(&checkpoint, config)
+            .map_err(|e| e.against_config(&config_path))?;
+        Ok(Arc::new(model))
     }
 
     pub fn from_checkpoint(ckpt: &Checkpoint, config: VocosConfig) -> Result<Self> {
@@ -195,30 +197,35 @@ pub fn codebooks_for_kbps(kbps: f32) -> usize {
     ((kbps / KBPS_PER_CODEBOOK).floor() as usize).max(1)
 }
 
-/// `(config.yaml, weights)` for a directory or a weights file.
+/// `(config.yaml, weights)` for a directory or a weights file. A path that does not exist is
+/// reported as such; a `config.yaml` or weights file that exists but cannot be read is left to
+/// the reader, whose error names it.
 fn locate(path: &Path) -> Result<(PathBuf, PathBuf)> {
-    let dir = if path.is_dir() {
+    let is_dir = std::fs::metadata(path)
+        .map_err(|source| ModelError::Io {
+            path: path.to_owned(),
+            source,
+        })?
+        .is_dir();
+    let dir = if is_dir {
         path.to_owned()
     } else {
         path.parent().unwrap_or(Path::new(".")).to_owned()
     };
     let config = dir.join("config.yaml");
-    if !config.is_file() {
+    if !config.exists() {
         return Err(ModelError::not_found(
             &config,
             "Vocos needs its config.yaml",
         ));
     }
-    if !path.is_dir() {
-        if !path.is_file() {
-            return Err(ModelError::not_found(path, "no such file or directory"));
-        }
+    if !is_dir {
         return Ok((config, path.to_owned()));
     }
     ["pytorch_model.bin", "model.safetensors"]
         .iter()
         .map(|name| dir.join(name))
-        .find(|p| p.is_file())
+        .find(|p| p.exists())
         .map(|weights| (config, weights))
         .ok_or_else(|| ModelError::NoWeightsInDir {
             dir,
