@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
-use nice_plug::prelude::Enum;
+use nice_plug::prelude::{Enum, nice_log};
 use vocos_model::encodec::Encodec;
 use vocos_model::error::ModelError;
 use vocos_model::vocos::Vocos;
@@ -170,6 +170,10 @@ fn shared<T: Any + Send + Sync>(
         return Ok(model);
     }
     let model = load(path)?;
+    nice_log!(
+        "weights read from {} (shared by every instance in this process)",
+        path.display()
+    );
     let erased: Arc<dyn Any + Send + Sync> = model.clone();
     entries.insert(key, Arc::downgrade(&erased));
     Ok(model)

@@ -217,7 +217,7 @@ impl Engine {
         let broken = channels
             .iter()
             .take(self.channels)
-            .any(|c| c.iter().any(|&s| sanitize(s) != s));
+            .any(|c| c.iter().any(|&s| !is_audio(s)));
         if broken {
             self.shared
                 .broken_input_blocks
@@ -394,9 +394,15 @@ fn flush_subnormal(sample: f32) -> f32 {
 /// as a non-finite one is.
 const INPUT_LIMIT: f32 = 1_000.0;
 
-/// The sample if it is audio, else silence (see [`INPUT_LIMIT`]).
+/// Whether a sample is audio: finite and within [`INPUT_LIMIT`].
+fn is_audio(sample: f32) -> bool {
+    sample.abs() <= INPUT_LIMIT
+}
+
+/// The sample if it is audio, else silence; subnormal samples (below -758 dBFS) become silence
+/// too, as arithmetic on them is slow on the audio thread.
 fn sanitize(sample: f32) -> f32 {
-    if sample.abs() <= INPUT_LIMIT {
+    if is_audio(sample) && !sample.is_subnormal() {
         sample
     } else {
         0.0
