@@ -4,60 +4,28 @@
 //!
 //!     VOCOS_FULLSIZE_DIR=DIR cargo xtask bench
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::{Duration, Instant};
 
-use vocos_model::encodec::Encodec;
-use vocos_model::vocos::Vocos;
+use common::{codec, cpu_seconds, full_size_dir, rss_mb};
 use vocos_plugin::codec_processor::ModelProcessor;
 use vocos_plugin::engine::{Engine, EngineSetup};
-use vocos_plugin::models::LoadedModel;
 use vocos_plugin::params::Latency;
 
 const RATE: u32 = 48_000;
 const BLOCK: usize = 512;
 const SECONDS: usize = 20;
 
-/// Process CPU time (user + system) in seconds, from /proc/self/stat.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // After the command name: state is field 0, utime field 11, stime field 12; 100 ticks/s.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 fn main() {
-    let Some(dir) = std::env::var_os("VOCOS_FULLSIZE_DIR").map(PathBuf::from) else {
+    let Some(dir) = full_size_dir() else {
         eprintln!(
             "VOCOS_FULLSIZE_DIR is not set (full-size random weights, see model/fixtures/README.md)"
         );
         std::process::exit(2);
     };
     let before = rss_mb();
-    let model = LoadedModel::Codec {
-        encodec: Encodec::load(&dir.join("encodec_th")).expect("EnCodec weights"),
-        vocos: Vocos::load(&dir.join("vocos_encodec")).expect("Vocos weights"),
-    };
+    let model = codec(&dir);
     let standard = Latency::Standard.frames_per_step();
     let one = ModelProcessor::new(&model, 2, 3, standard).unwrap();
     let with_one = rss_mb();

@@ -5,6 +5,9 @@
 //! - `cargo xtask bench`: the streaming benchmark (`model/benches/streaming.rs`) and the
 //!   plugin worker's CPU use (`plugin/benches/worker_cpu.rs`) on one thread; needs
 //!   `VOCOS_FULLSIZE_DIR` (full-size random weights from `model/fixtures/generate.py`).
+//! - `cargo xtask soak [--minutes N]`: a stereo 48 kHz instance in real time for N minutes
+//!   (default 60) with bandwidth automation, checked for underruns, drift and memory growth
+//!   (`plugin/benches/soak.rs`; not in CI).
 //! - `cargo xtask test [cargo test args]`: builds debug bundles with nice-plug's
 //!   `assert_process_allocs` (any allocation in `process()` aborts), copies them to
 //!   `<target>/test-bundles/` and runs `cargo test --workspace` with the host tests enabled and
@@ -46,6 +49,7 @@ fn run(args: Vec<String>) -> Result<()> {
         }
         Some("test") => test(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("soak") => soak(&args[1..]),
         _ => nice_plug_xtask::main_with_args("cargo xtask", args),
     }
 }
@@ -137,6 +141,19 @@ fn tiny_model_folder() -> Result<PathBuf> {
         copy_recursive(&fixtures.join(fixture), &folder.join(name))?;
     }
     Ok(folder)
+}
+
+fn soak(extra: &[String]) -> Result<()> {
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["bench", "-p", "vocos_plugin", "--bench", "soak", "--"])
+        .args(extra)
+        .env("RAYON_NUM_THREADS", "1")
+        .status()
+        .context("running cargo bench")?;
+    if !status.success() {
+        bail!("soak failed ({status})");
+    }
+    Ok(())
 }
 
 fn bench(extra: &[String]) -> Result<()> {
