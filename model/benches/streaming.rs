@@ -9,7 +9,6 @@
 //! audio of all channels per second of compute. Compute cost does not depend on the weight
 //! values.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
@@ -92,13 +91,9 @@ fn peak_memory_mb() -> Option<f64> {
 }
 
 fn main() {
-    let Some(dir) = std::env::var_os("VOCOS_FULLSIZE_DIR").map(PathBuf::from) else {
-        eprintln!(
-            "VOCOS_FULLSIZE_DIR is not set: make full-size random weights with \
-             `python model/fixtures/generate.py --size full --out DIR` (see model/fixtures/README.md)"
-        );
-        std::process::exit(2);
-    };
+    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let (dir, weights) = vocos_model::random_weights::benchmark_models(cache).expect("models");
+    println!("Models: {weights}");
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
     println!("Streaming real-time factors, {SECONDS} s of audio, threads: {threads}\n");
     let encodec = Encodec::load(&dir.join("encodec_th")).expect("EnCodec weights");

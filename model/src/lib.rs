@@ -7,4 +7,5 @@ pub mod encodec;
 pub mod error;
 pub mod kernels;
 pub mod mel_stream;
+pub mod random_weights;
 pub mod vocos;

@@ -3,8 +3,9 @@
 //! - `cargo xtask bundle <package> [cargo args]`: nice-plug-xtask's bundler, then copies the
 //!   bundles from `<target>/bundled/` into `bundles/`.
 //! - `cargo xtask bench`: the streaming benchmark (`model/benches/streaming.rs`) and the
-//!   plugin worker's CPU use (`plugin/benches/worker_cpu.rs`) on one thread; needs
-//!   `VOCOS_FULLSIZE_DIR` (full-size random weights from `model/fixtures/generate.py`).
+//!   plugin worker's CPU use (`plugin/benches/worker_cpu.rs`) on one thread, on the full-size
+//!   models of `VOCOS_FULLSIZE_DIR`, else on seeded random full-size weights written once into
+//!   the target folder.
 //! - `cargo xtask soak [--minutes N]`: a stereo 48 kHz instance in real time for N minutes
 //!   (default 60) with bandwidth automation, checked for underruns, drift and memory growth
 //!   (`plugin/benches/soak.rs`; not in CI).

@@ -42,9 +42,11 @@ pub fn rss_mb() -> f64 {
     memory_mb("VmRSS:")
 }
 
-/// The full-size random-weight folder of `VOCOS_FULLSIZE_DIR`, if set.
-pub fn full_size_dir() -> Option<PathBuf> {
-    std::env::var_os("VOCOS_FULLSIZE_DIR").map(PathBuf::from)
+/// The full-size models to bench (see `vocos_model::random_weights::benchmark_models`), and
+/// what they are.
+pub fn full_size_dir() -> (PathBuf, String) {
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    vocos_model::random_weights::benchmark_models(cache).expect("full-size models")
 }
 
 /// The codec from a fixtures-style folder (`encodec_th/`, `vocos_encodec/`).
