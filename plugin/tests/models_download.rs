@@ -101,6 +101,22 @@ fn assert_one_line_error(out: &Output, expected: &str) -> String {
 
 /// Every file of `repo` in `models` equals the fixture, is recorded in `source.json` with the
 /// pinned commit, and no temporary file is left.
+/// The `Range` headers of the requests the server answered since the last look.
+fn range_requests(server: &HubServer) -> Vec<String> {
+    server
+        .take_log()
+        .into_iter()
+        .filter_map(|r| r.range)
+        .collect()
+}
+
+/// Every repository of the catalogue is installed in `models`, as [`assert_installed`].
+fn assert_all_installed(models: &Path) {
+    for repo in hub::ALL {
+        assert_installed(models, repo);
+    }
+}
+
 fn assert_installed(models: &Path, repo: &ModelRepo) {
     let folder = models.join(repo.folder);
     let source = Source::read(&folder).expect("source.json");
@@ -177,9 +193,7 @@ fn fresh_download_loads_and_runs_and_a_second_run_downloads_nothing() {
     let out = download(&server, &dir, &models);
     assert_success(&out);
     print!("{}", stdout(&out));
-    for repo in hub::ALL {
-        assert_installed(&models, repo);
-    }
+    assert_all_installed(&models);
     let log = server.take_log();
     // Per file one HEAD on the resolve URL; the configs come with the resolve GET, the
     // weights from the redirect target.
@@ -342,12 +356,8 @@ fn a_dropped_connection_resumes_with_a_range_request() {
     });
     let out = download(&server, &dir, &models);
     assert_success(&out);
-    for repo in hub::ALL {
-        assert_installed(&models, repo);
-    }
-    let log = server.take_log();
-    let ranges: Vec<_> = log.iter().filter_map(|r| r.range.as_deref()).collect();
-    assert_eq!(ranges, ["bytes=100000-"]);
+    assert_all_installed(&models);
+    assert_eq!(range_requests(&server), ["bytes=100000-"]);
 }
 
 #[test]
@@ -361,9 +371,7 @@ fn a_server_ignoring_the_range_sends_the_whole_file_again() {
         ..Faults::default()
     });
     assert_success(&download(&server, &dir, &models));
-    for repo in hub::ALL {
-        assert_installed(&models, repo);
-    }
+    assert_all_installed(&models);
     let log = server.take_log();
     assert!(
         log.iter()
@@ -404,12 +412,8 @@ fn an_interrupted_run_leaves_no_model_file_and_the_next_run_resumes() {
     server.take_log();
     let out = download(&server, &dir, &models);
     assert_success(&out);
-    for repo in hub::ALL {
-        assert_installed(&models, repo);
-    }
-    let log = server.take_log();
-    let ranges: Vec<_> = log.iter().filter_map(|r| r.range.as_deref()).collect();
-    assert_eq!(ranges, ["bytes=300000-"]);
+    assert_all_installed(&models);
+    assert_eq!(range_requests(&server), ["bytes=300000-"]);
 }
 
 #[test]
@@ -546,9 +550,7 @@ fn the_hub_cache_is_reused_without_any_request() {
     assert_success(&out);
     assert_eq!(stdout(&out).matches("copied from the hub cache").count(), 6);
     assert!(server.take_log().is_empty());
-    for repo in hub::ALL {
-        assert_installed(&models, repo);
-    }
+    assert_all_installed(&models);
     models::load(&models, ModelKind::Codec).unwrap();
 }
 
@@ -592,9 +594,7 @@ fn a_renamed_repository_is_followed_to_its_new_name() {
     });
     let out = download(&server, &dir, &models);
     assert_success(&out);
-    for repo in hub::ALL {
-        assert_installed(&models, repo);
-    }
+    assert_all_installed(&models);
     let log = server.take_log();
     assert_eq!(
         log.iter().filter(|r| r.path.starts_with("/moved/")).count(),
