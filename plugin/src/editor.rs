@@ -336,11 +336,14 @@ impl EditorApp {
                             || "unrecorded".to_owned(),
                             |s| s.commit.chars().take(8).collect(),
                         ),
+                        // Other files, e.g. the original `encodec_24khz-d7cc33bc.th`.
+                        Some(r) if !r.others.is_empty() => "by hand".to_owned(),
                         _ => "missing".to_owned(),
                     };
                     ui.label(revision).on_hover_text(
                         "The commit the files were downloaded from (source.json); \
-                         unrecorded: the files were put there by hand.",
+                         unrecorded or by hand: the files were put there by hand (by hand: in \
+                         another layout than the Hub repository's, e.g. the original .th).",
                     );
                     ui.label(repo.license);
                     ui.end_row();
