@@ -148,6 +148,9 @@ impl Plugin for VocosCodec {
                 self.status.broken_input_blocks.store(0, Ordering::Relaxed);
                 self.status.model_resets.store(0, Ordering::Relaxed);
                 self.status
+                    .ignores_transport
+                    .store(false, Ordering::Relaxed);
+                self.status
                     .active_model
                     .store(kind.to_index(), Ordering::Relaxed);
                 self.status
@@ -229,6 +232,9 @@ impl Plugin for VocosCodec {
         status
             .model_resets
             .store(engine.model_resets(), Ordering::Relaxed);
+        status
+            .ignores_transport
+            .store(engine.ignores_transport(), Ordering::Relaxed);
         ProcessStatus::Normal
     }
 

@@ -1,7 +1,7 @@
 //! What the editor shows, written by the audio thread (atomics only) and by the main thread.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::engine::MODEL_RATE;
 
@@ -20,6 +20,9 @@ pub struct Status {
     pub broken_input_blocks: AtomicU64,
     /// Times in the current activation the model produced non-finite output and was reset.
     pub model_resets: AtomicU64,
+    /// Whether the host's transport positions were found not to follow the audio in the
+    /// current activation (the stream then no longer restarts with playback).
+    pub ignores_transport: AtomicBool,
     /// Index of the model kind the running engine was set up for (`usize::MAX` before the
     /// first activation): when the Model parameter differs, the host has yet to restart it.
     pub active_model: AtomicUsize,
@@ -37,6 +40,7 @@ impl Default for Status {
             underruns: AtomicU64::new(0),
             broken_input_blocks: AtomicU64::new(0),
             model_resets: AtomicU64::new(0),
+            ignores_transport: AtomicBool::new(false),
             active_model: AtomicUsize::new(usize::MAX),
             active_latency: AtomicUsize::new(usize::MAX),
             model: Mutex::new(NO_MODEL.to_owned()),
@@ -60,6 +64,13 @@ impl Status {
             problems.push(format!(
                 "the model's output was not finite {resets} times: silenced, its state reset"
             ));
+        }
+        if self.ignores_transport.load(Ordering::Relaxed) {
+            problems.push(
+                "the host's playback positions do not follow the audio: one continuous stream, \
+                 playback no longer restarts the model"
+                    .into(),
+            );
         }
         (!problems.is_empty()).then(|| problems.join("; "))
     }

@@ -171,7 +171,8 @@ impl Engine {
     /// stream restarts as [`Self::reset`] does, preceded by the silence that puts the
     /// processor's frame grid on the timeline (frames start at multiples of the frame on the
     /// 24 kHz axis), so the output depends only on the audio and on where playback started.
-    /// Never waits; the latency is unchanged.
+    /// Never waits; the latency is unchanged. Hosts whose positions do not advance with the
+    /// audio get one continuous stream instead ([`Self::ignores_transport`]).
     pub fn follow_transport(&mut self, playhead: Option<Playhead>) {
         if let Some(position) = self.transport.observe(playhead) {
             self.dry.iter_mut().for_each(DelayLine::reset);
@@ -203,6 +204,12 @@ impl Engine {
     /// [`INPUT_LIMIT`]), since start.
     pub fn broken_input_blocks(&self) -> u64 {
         self.shared.broken_input_blocks.load(Ordering::Relaxed)
+    }
+
+    /// Whether the host's transport positions were found not to follow the audio, so the
+    /// stream no longer restarts with playback (see [`Self::follow_transport`]).
+    pub fn ignores_transport(&self) -> bool {
+        self.transport.gave_up()
     }
 
     /// Times the processor produced non-finite output and was reset, since start.

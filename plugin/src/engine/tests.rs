@@ -847,3 +847,32 @@ fn broken_input_is_silenced_and_the_stream_restarts_after_it() {
         "after the broken input",
     );
 }
+
+/// A host whose playback positions advance at another pace than the audio would restart the
+/// stream at every block; the engine gives up following it after a few blocks and plays one
+/// continuous stream.
+#[test]
+fn a_host_whose_positions_do_not_follow_the_audio_gets_a_continuous_stream() {
+    let block = 100;
+    let mut e = engine(24_000, 1, Some(block), DelayFrames::boxed(1, 1.0));
+    let latency = e.latency();
+    let input = noise(40 * block + latency, 5);
+    let mut signal = input.clone();
+    for (k, chunk) in signal.chunks_mut(block).enumerate() {
+        e.follow_transport(Some(Playhead {
+            playing: true,
+            position: 90 * k as i64,
+        }));
+        e.process(&mut [chunk], true, || (1.0, 1.0));
+    }
+    assert!(e.ignores_transport());
+    // Restarts at blocks 0, 1 and 2, then none: from block 2 on, one stream.
+    let from = 2 * block;
+    assert_delayed(
+        &signal[from..],
+        &input[from..],
+        latency,
+        1.0,
+        "after giving up",
+    );
+}

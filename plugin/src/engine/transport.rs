@@ -18,6 +18,10 @@ use super::MODEL_RATE;
 /// seconds or beats (CLAP) round it back to samples.
 const JITTER: i64 = 1;
 
+/// Restarts in consecutive blocks after which the host's positions are taken not to follow the
+/// audio (a user does not seek four times in four blocks).
+const GIVE_UP_AFTER: u32 = 4;
+
 /// What the host reports about its transport at the start of a block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Playhead {
@@ -27,11 +31,23 @@ pub struct Playhead {
 }
 
 /// Decides from block to block whether playback started or jumped.
+///
+/// Hosts whose positions do not follow the audio would otherwise restart the stream at every
+/// block and silence it for good, so two guards apply: a position that stays where it was (a
+/// frozen playhead) is no jump, and [`GIVE_UP_AFTER`] restarts in consecutive blocks (positions
+/// advancing at another pace than the audio) make the follower give up until the next
+/// activation: one continuous stream, as without transport information.
 #[derive(Debug, Default)]
 pub(super) struct TransportFollower {
     /// Where the next block starts if playback goes on; `None` while stopped or without a
     /// position.
     expected: Option<i64>,
+    /// The position the host reported with the last block.
+    last_reported: Option<i64>,
+    /// Restarts in consecutive blocks, up to the last one.
+    restarts_in_a_row: u32,
+    /// Whether the host's positions were found not to follow the audio.
+    gave_up: bool,
 }
 
 impl TransportFollower {
@@ -39,12 +55,27 @@ impl TransportFollower {
     /// jumped with the block `playhead` describes (`None`: the host reports no position).
     pub fn observe(&mut self, playhead: Option<Playhead>) -> Option<i64> {
         let playing = playhead.filter(|p| p.playing).map(|p| p.position);
+        let was_playing = self.expected.is_some();
         let restart = playing.filter(|&position| {
-            self.expected
-                .is_none_or(|expected| (position - expected).abs() > JITTER)
+            self.expected.is_none_or(|expected| {
+                (position - expected).abs() > JITTER && self.last_reported != Some(position)
+            })
         });
+        self.restarts_in_a_row = match restart {
+            Some(_) if was_playing => self.restarts_in_a_row + 1,
+            Some(_) => 1,
+            None => 0,
+        };
+        self.gave_up |= self.restarts_in_a_row >= GIVE_UP_AFTER;
         self.expected = playing;
-        restart
+        self.last_reported = playing;
+        restart.filter(|_| !self.gave_up)
+    }
+
+    /// Whether the host's positions were found not to follow the audio (see the type's
+    /// documentation): the stream then runs on, whatever the transport does.
+    pub fn gave_up(&self) -> bool {
+        self.gave_up
     }
 
     /// The timeline position of the next block while playing.
@@ -114,6 +145,35 @@ mod tests {
         follower.advance(64);
         assert_eq!(follower.observe(None), None, "information gone");
         assert_eq!(follower.observe(at(true, 9192)), Some(9192), "and back");
+    }
+
+    #[test]
+    fn a_frozen_playhead_is_no_jump() {
+        let mut follower = TransportFollower::default();
+        assert_eq!(follower.observe(at(true, 1000)), Some(1000), "start");
+        for _ in 0..5 {
+            follower.advance(64);
+            assert_eq!(follower.observe(at(true, 1000)), None, "frozen");
+        }
+        assert!(!follower.gave_up());
+    }
+
+    #[test]
+    fn positions_that_do_not_follow_the_audio_make_it_give_up() {
+        let mut follower = TransportFollower::default();
+        // The host advances 58 samples per 64-sample block (another rate): every block jumps.
+        let restarts: Vec<_> = (0..8)
+            .map(|k| {
+                let restart = follower.observe(at(true, 58 * k));
+                follower.advance(64);
+                restart
+            })
+            .collect();
+        assert_eq!(restarts[..3], [Some(0), Some(58), Some(116)]);
+        assert!(restarts[3..].iter().all(Option::is_none), "{restarts:?}");
+        assert!(follower.gave_up());
+        assert_eq!(follower.observe(at(false, 0)), None);
+        assert_eq!(follower.observe(at(true, 0)), None, "given up for good");
     }
 
     #[test]
