@@ -103,7 +103,7 @@ fn main() {
     let hop = 320;
 
     println!(
-        "| stage (1 frame per call unless stated)               | RTF      | reference (MODEL_FACTS §9)   |"
+        "| stage (1 frame per call unless stated)               | RTF      | reference PyTorch, 1 thread  |"
     );
     println!(
         "|------------------------------------------------------|----------|------------------------------|"

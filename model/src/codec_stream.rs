@@ -22,7 +22,11 @@ use crate::error::{ModelError, Result};
 use crate::vocos::{Frontend, Vocos, VocosStream};
 
 /// Input-to-output delay in samples at 24 kHz for frame-aligned input: 28.5 frames, the
-/// algorithmic minimum of the released models (MODEL_FACTS §7).
+/// algorithmic minimum of the released models: the causal encoder finishes frame t with input
+/// sample 320t + 319, the Vocos backbone (embedding and eight depthwise convolutions of
+/// kernel 7) looks 27 frames ahead, and the 'same' ISTFT head's frame t covers output samples
+/// 320t - 480 .. 320t + 800, so output sample n waits for input sample
+/// 320 (floor((n + 480) / 320) + 28) - 1: 9120 samples later for a frame's first sample.
 pub const LATENCY: usize = 9120;
 
 pub struct CodecStream {

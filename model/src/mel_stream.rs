@@ -15,7 +15,10 @@ use crate::error::{ModelError, Result};
 use crate::vocos::{Frontend, Vocos, VocosStream};
 
 /// Input-to-output delay in samples at 24 kHz for hop-aligned input: 30 hops, the algorithmic
-/// minimum of the released mel model (MODEL_FACTS §7).
+/// minimum of the released mel model: the centred mel frame t needs input up to sample
+/// 256t + 511, the backbone looks 27 frames ahead, and the centred ISTFT head's frame t covers
+/// output samples 256t - 512 .. 256t + 512, so output sample n waits for input sample
+/// 256 (floor(n / 256) + 29) + 511: 7680 samples later for a hop's first sample.
 pub const MEL_LATENCY: usize = 7680;
 
 /// One or more channels in step, each equal to its own mono stream; the decoder reads its

@@ -1,6 +1,8 @@
 //! Checkpoint layouts of EnCodec: the model asks for tensors by their original encodec 0.1.1
 //! names (`encoder.model.0.conv.conv.weight_g`); the layout translates them to the names in the
-//! file (MODEL_FACTS §6(a), (d); `keys/encodec_th_to_hf_mapping.txt`).
+//! file (transformers: `encoder.model.` -> `encoder.layers.`, `.conv.conv.` -> `.conv.`,
+//! `quantizer.vq.layers.` -> `quantizer.layers.`, `._codebook.` -> `.codebook.`, and weight norm
+//! as `parametrizations.weight.original0/1` instead of `weight_g` / `weight_v`).
 
 use crate::checkpoint::Checkpoint;
 use crate::error::{ModelError, Result};
@@ -83,7 +85,7 @@ mod tests {
 
     #[test]
     fn translates_like_the_published_mapping() {
-        // Rows of keys/encodec_th_to_hf_mapping.txt.
+        // Rows of the mapping between the two published layouts (checked by loading both).
         let rows = [
             (
                 "encoder.model.0.conv.conv.weight_g",

@@ -1,5 +1,6 @@
 //! Progress display for long files: one bar over the pipeline's stages, each weighted by its
-//! share of the compute (MODEL_FACTS §8 multiply-accumulate counts), with the stage's name.
+//! share of the compute (the stages' multiply-accumulate counts per second of audio), with the
+//! stage's name.
 //! Hidden for short clips and when stderr is not a terminal.
 
 use std::time::Duration;
