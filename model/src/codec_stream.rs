@@ -27,7 +27,7 @@ use crate::vocos::{Frontend, Vocos, VocosStream};
 /// kernel 7) looks 27 frames ahead, and the 'same' ISTFT head's frame t covers output samples
 /// 320t - 480 .. 320t + 800, so output sample n waits for input sample
 /// 320 (floor((n + 480) / 320) + 28) - 1, 9120 to 9439 samples after it depending on its place
-/// in the frame; the stream delivers every sample at the smallest of these delays.
+/// in the frame.
 pub const LATENCY: usize = 9120;
 
 pub struct CodecStream {

@@ -19,7 +19,7 @@ use crate::vocos::{Frontend, Vocos, VocosStream};
 /// 256t + 511, the backbone looks 27 frames ahead, and the centred ISTFT head's frame t covers
 /// output samples 256t - 512 .. 256t + 512, so output sample n waits for input sample
 /// 256 (floor(n / 256) + 29) + 511, 7680 to 7935 samples after it depending on its place in
-/// the hop; the stream delivers every sample at the smallest of these delays.
+/// the hop.
 pub const MEL_LATENCY: usize = 7680;
 
 /// One or more channels in step, each equal to its own mono stream; the decoder reads its
