@@ -7,6 +7,7 @@
 #![cfg(feature = "host-tests")]
 
 mod clap_plugin;
+#[macro_use]
 mod host_common;
 
 use clack_extensions::render::RenderMode;
@@ -520,24 +521,4 @@ fn render_tiny(
     plugin.render_timeline(rate, input, &[], pace, timeline)
 }
 
-/// Playback from the same position sounds the same however long the transport was stopped
-/// before, and again after a loop jump (24 and 48 kHz).
-#[test]
-fn same_start_same_sound() {
-    let _serial = serial();
-    for rate in [24_000, 48_000] {
-        check_same_start_same_sound(&mut render_tiny, rate, "CLAP");
-    }
-}
-
-#[test]
-fn playback_from_a_frame_boundary_equals_the_reference() {
-    let _serial = serial();
-    check_playback_from_a_frame_boundary_equals_the_reference(&mut render_tiny, "CLAP");
-}
-
-#[test]
-fn recovers_exactly_after_broken_input() {
-    let _serial = serial();
-    check_recovery_from_broken_input(&mut render_tiny, "CLAP");
-}
+shared_scenarios!(render_tiny, "CLAP");

@@ -345,6 +345,35 @@ fn golden_audio_with_tail() -> Vec<f32> {
     audio
 }
 
+/// The scenarios written once for every host: `$render` renders with the tiny models (a
+/// [`RenderTimeline`]), `$host` names the host in messages.
+#[allow(unused_macros)] // many_instances uses none
+macro_rules! shared_scenarios {
+    ($render:path, $host:literal) => {
+        /// Playback from the same position sounds the same however long the transport was
+        /// stopped before, and again after a loop jump (24 and 48 kHz).
+        #[test]
+        fn same_start_same_sound() {
+            let _serial = serial();
+            for rate in [24_000, 48_000] {
+                check_same_start_same_sound(&mut $render, rate, $host);
+            }
+        }
+
+        #[test]
+        fn playback_from_a_frame_boundary_equals_the_reference() {
+            let _serial = serial();
+            check_playback_from_a_frame_boundary_equals_the_reference(&mut $render, $host);
+        }
+
+        #[test]
+        fn recovers_exactly_after_broken_input() {
+            let _serial = serial();
+            check_recovery_from_broken_input(&mut $render, $host);
+        }
+    };
+}
+
 /// Same start, same sound: the audio played from timeline position `from` gives the same
 /// output, sample for sample, after 0.3 s of processing with the transport stopped (in real
 /// time) and after 2.7 s (rendered offline), whatever the plugin heard while stopped; and a loop
