@@ -19,6 +19,7 @@ use candle_core::{Device, Tensor};
 
 use crate::encodec::{Encodec, EncoderStream};
 use crate::error::{ModelError, Result};
+use crate::streaming::{Rows, StreamingModule};
 use crate::vocos::{Frontend, Vocos, VocosStream};
 
 /// Input-to-output delay in samples at 24 kHz for frame-aligned input: 28.5 frames, the
@@ -35,6 +36,7 @@ pub struct CodecStream {
     vocos: Arc<Vocos>,
     encoder: EncoderStream,
     decoder: VocosStream,
+    channels: usize,
     /// Bandwidth id given to frames pushed from now on.
     bandwidth_id: usize,
     /// Bandwidth ids of input frames whose encoder frame is not out yet, oldest first.
@@ -75,7 +77,8 @@ impl CodecStream {
             )));
         }
         Ok(Self {
-            encoder: EncoderStream::new(encodec.clone(), channels),
+            encoder: EncoderStream::new(encodec.encoder(), channels),
+            channels,
             decoder: VocosStream::new(vocos.clone(), channels)?,
             encodec,
             vocos,
@@ -103,7 +106,7 @@ impl CodecStream {
     }
 
     pub fn channels(&self) -> usize {
-        self.encoder.channels()
+        self.channels
     }
 
     /// Feeds the next finite 24 kHz samples of every channel (as many for each); appends the
@@ -131,10 +134,13 @@ impl CodecStream {
         }
         self.silence += silence;
 
-        let Some(latent) = self.encoder.push(audio)? else {
+        let input = Rows::new(audio.concat(), channels, 1, Vec::new());
+        let mut latent = Rows::default();
+        self.encoder.step(&input, &mut latent)?;
+        if latent.is_empty() {
             return Ok(());
-        };
-        let (_, frames, dim) = latent.dims3()?;
+        }
+        let frames = latent.len();
         self.ids.clear();
         self.ids.extend(self.frame_ids.drain(..frames));
         self.codebook_counts.clear();
@@ -148,7 +154,7 @@ impl CodecStream {
         let codes = self
             .encodec
             .quantizer()
-            .encode_frames(&latent.reshape((channels * frames, dim))?, &self.row_counts)?;
+            .encode_frames(latent.data(), &self.row_counts)?;
         let Frontend::Encodec { codebooks, .. } = &self.vocos.frontend else {
             unreachable!("checked in new");
         };
@@ -186,12 +192,8 @@ pub fn offline_with_frame_ids(
             "the EnCodec variant of Vocos is needed".into(),
         ));
     };
-    let latent = encodec
-        .encoder_output(audio)?
-        .squeeze(0)?
-        .t()?
-        .contiguous()?;
-    let frames = latent.dim(0)?;
+    let latent = encodec.latent(audio)?;
+    let frames = latent.len() / encodec.config().hidden_size;
     let counts = bandwidth_ids
         .iter()
         .map(|&id| vocos.codebooks_for_id(id))

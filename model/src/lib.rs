@@ -8,4 +8,5 @@ pub mod error;
 pub mod kernels;
 pub mod mel_stream;
 pub mod random_weights;
+pub mod streaming;
 pub mod vocos;

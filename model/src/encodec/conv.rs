@@ -1,11 +1,14 @@
 //! EnCodec's `SConv1d`: a weight-normed Conv1d with causal reflect padding (encodec
 //! `modules/conv.py`). Weight norm is folded into a plain kernel at load time.
 
+use std::sync::Arc;
+
 use candle_core::{D, DType, Tensor};
 
 use super::names::EncodecWeights;
 use crate::error::Result;
-use crate::kernels::{FEW_ROWS, Panels, RowLayout};
+use crate::kernels::{Panels, RowLayout};
+use crate::streaming::{Rows, StreamingModule};
 
 /// Static shape of one conv layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,27 +61,21 @@ impl ConvSpec {
     }
 }
 
-/// A conv layer with its folded kernel and bias, run on time-major signals `(L, channels)`.
+/// A conv layer with its folded kernel and bias, run on time-major signals `(L, channels)`
+/// (one row per time step).
 ///
-/// Time-major because every conv then is one matrix product `windows @ taps` whose left factor
-/// is built from contiguous row blocks: for stride 1 the window of output `t` is rows
-/// `t..t+k` of the padded input, and for stride `s` (with `k` a multiple of `s`, as in SEANet)
-/// it is `k / s` consecutive rows of the input viewed as `(L / s, s * channels)`. candle's own
-/// conv1d (im2col) gathers element by element and transposes its output, several times slower
-/// here.
+/// Time-major because every conv then is one matrix product `windows @ taps` whose windows are
+/// contiguous: for stride 1 the window of output `t` is rows `t..t+k` of the padded input, and
+/// for stride `s` it starts `s` rows further per output, so [`Panels`] reads the windows in
+/// place. candle's own conv1d (im2col) gathers element by element and transposes its output,
+/// several times slower here.
 pub struct WeightNormConv1d {
     pub spec: ConvSpec,
     /// Folded kernel `(out, in, k)`, f32, as the reference computes it.
     pub weight: Tensor,
     /// Bias `(out,)`, f32.
     pub bias: Tensor,
-    /// The kernel as `(out, k * in)`, tap-major columns, in the compute dtype. Used transposed
-    /// (a view): gemm runs this orientation 1.5-2.5x faster for short chunks than a
-    /// contiguous `(k * in, out)` copy.
-    taps: Tensor,
-    /// Bias `(1, out)` in the compute dtype.
-    bias_row: Tensor,
-    /// The kernel and bias packed for a few windows at a time.
+    /// The kernel as `(out, k * in)` with tap-major columns, packed with the bias.
     panels: Panels,
     /// Whether products are summed in f64.
     f64_sums: bool,
@@ -87,13 +84,13 @@ pub struct WeightNormConv1d {
 impl WeightNormConv1d {
     /// Loads `{name}.conv.conv.{weight_g, weight_v, bias}` and folds `w = g * v / ||v||`, the norm
     /// taken per output channel over (in, k), without epsilon (torch `weight_norm`, dim 0). The
-    /// fold runs in f64 and is rounded once to f32. The layer computes in `compute` (f32, or f64
-    /// for layers whose output cancels heavily, see [`super::seanet`]).
+    /// fold runs in f64 and is rounded once to f32. Sums run in f64 when `f64_sums` (layers
+    /// whose output cancels heavily, see [`super::seanet`]).
     pub fn load(
         weights: &EncodecWeights,
         name: &str,
         spec: ConvSpec,
-        compute: DType,
+        f64_sums: bool,
     ) -> Result<Self> {
         let ConvSpec {
             in_channels,
@@ -114,60 +111,16 @@ impl WeightNormConv1d {
             .to_dtype(DType::F32)?;
         let taps = weight
             .permute((0, 2, 1))?
-            .contiguous()?
-            .reshape((out_channels, kernel * in_channels))?
-            .to_dtype(compute)?;
-        let bias_row = bias.reshape((1, out_channels))?.to_dtype(compute)?;
-        let taps_f32 = taps.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-        let bias_f32 = bias.to_vec1::<f32>()?;
-        let panels = Panels::new(&taps_f32, &bias_f32, kernel * in_channels);
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let panels = Panels::new(&taps, &bias.to_vec1::<f32>()?, kernel * in_channels);
         Ok(Self {
             spec,
             weight,
             bias,
-            taps,
-            bias_row,
             panels,
-            f64_sums: compute == DType::F64,
+            f64_sums,
         })
-    }
-
-    /// Offline forward of the time-major f32 signal `x` `(L, in)`, `L >= 1`: causal reflect
-    /// padding, then the convolution. Output `(L', out)` f32 with `L' = ceil(L / stride)`.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let x = x.to_dtype(self.taps.dtype())?;
-        let len = x.dim(0)?;
-        let padded = reflect_pad(
-            &x,
-            0,
-            self.spec.padding_total(),
-            self.spec.extra_padding(len),
-        )?;
-        self.convolve(&padded)
-    }
-
-    /// The convolution of an already padded time-major signal `(L, in)`, `L >= k_eff`: every
-    /// complete window, `(L - k_eff) / stride + 1` outputs `(.., out)` f32.
-    pub fn convolve(&self, padded: &Tensor) -> Result<Tensor> {
-        let len = padded.dim(0)?;
-        let frames = (len - self.spec.effective_kernel()) / self.spec.stride + 1;
-        if frames <= FEW_ROWS {
-            let input = padded
-                .to_dtype(DType::F32)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
-            let y = self.convolve_channels(&input, 1, len);
-            return Ok(Tensor::from_vec(
-                y,
-                (frames, self.spec.out_channels),
-                padded.device(),
-            )?);
-        }
-        let padded = padded.to_dtype(self.taps.dtype())?;
-        let y = windows(&padded, &self.spec, frames)?
-            .matmul(&self.taps.t()?)?
-            .broadcast_add(&self.bias_row)?;
-        Ok(y.to_dtype(DType::F32)?)
     }
 
     /// The number of outputs of a padded signal of `len` rows (`len >= k_eff`).
@@ -175,9 +128,9 @@ impl WeightNormConv1d {
         (len - self.spec.effective_kernel()) / self.spec.stride + 1
     }
 
-    /// [`Self::convolve`] of `channels` padded signals of `len` rows each, channel-major
-    /// `(N, L, in)`, with the packed kernels, reading the weights once for all channels:
-    /// `(N, outputs(L), out)`.
+    /// The convolution of `channels` padded signals of `len >= k_eff` rows each, channel-major
+    /// `(N, L, in)`: every complete window, `(N, outputs(L), out)`, reading the weights once for
+    /// all channels.
     pub fn convolve_channels(&self, padded: &[f32], channels: usize, len: usize) -> Vec<f32> {
         let frames = self.outputs(len);
         let cin = self.spec.in_channels;
@@ -202,6 +155,96 @@ impl WeightNormConv1d {
     }
 }
 
+/// The streaming form of a [`WeightNormConv1d`] with the reference's causal reflect padding
+/// (encodec `SConv1d`): `padding_total` rows on the left, the reflection of the signal's first
+/// rows, and on the right the `extra_padding` that completes the last window, reflecting its
+/// last rows.
+///
+/// At the stream start the reflection needs `padding_total + 1` rows: until then the conv
+/// holds its input; after that it is an ordinary causal conv, each output final as soon as its
+/// last input row is. [`StreamingModule::flush`] adds the right padding of the whole signal
+/// (and, for a signal not longer than the padding, encodec's zero-extended reflection).
+pub struct ConvStream {
+    conv: Arc<WeightNormConv1d>,
+    /// Before the start the raw input rows, after it the padded input from the first window
+    /// still to compute.
+    pending: Rows,
+    started: bool,
+    /// Input rows received since the stream start (per channel).
+    seen: usize,
+}
+
+impl ConvStream {
+    pub fn new(conv: Arc<WeightNormConv1d>, channels: usize) -> Self {
+        Self {
+            pending: Rows::empty(channels, conv.spec.in_channels),
+            conv,
+            started: false,
+            seen: 0,
+        }
+    }
+
+    /// Convolves every complete window of the pending input into `out`.
+    fn convolve_pending(&mut self, out: &mut Rows) {
+        let spec = &self.conv.spec;
+        if self.pending.len() < spec.effective_kernel() {
+            return;
+        }
+        let (channels, len) = (self.pending.channels(), self.pending.len());
+        let outputs = self.conv.outputs(len);
+        let y = self.conv.convolve_channels(self.pending.data(), channels, len);
+        out.append(&Rows::new(y, channels, spec.out_channels, Vec::new()));
+        self.pending.drop_front(outputs * spec.stride);
+    }
+}
+
+impl StreamingModule for ConvStream {
+    fn step(&mut self, x: &Rows, out: &mut Rows) -> Result<()> {
+        self.pending.append(x);
+        self.seen += x.len();
+        if !self.started {
+            let pad = self.conv.spec.padding_total();
+            if self.pending.len() <= pad {
+                return Ok(());
+            }
+            self.pending.reflect_left(pad);
+            self.started = true;
+        }
+        self.convolve_pending(out);
+        Ok(())
+    }
+
+    fn flush(&mut self, out: &mut Rows) -> Result<()> {
+        let spec = self.conv.spec;
+        let extra = spec.extra_padding(self.seen);
+        if self.started {
+            self.pending.reflect_right(extra);
+        } else if self.seen > 0 {
+            let channels = self.pending.channels();
+            let data = (0..channels)
+                .flat_map(|n| {
+                    reflect_pad(
+                        self.pending.channel(n),
+                        spec.in_channels,
+                        spec.padding_total(),
+                        extra,
+                    )
+                })
+                .collect();
+            self.pending = Rows::new(data, channels, spec.in_channels, Vec::new());
+            self.started = true;
+        }
+        self.convolve_pending(out);
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.pending.clear();
+        self.started = false;
+        self.seen = 0;
+    }
+}
+
 /// Appends the windows of `frames` outputs to `rows`, as rows of `k * in` values (tap-major),
 /// from the time-major padded input.
 fn window_rows(padded: &[f32], spec: &ConvSpec, frames: usize, rows: &mut Vec<f32>) {
@@ -214,85 +257,27 @@ fn window_rows(padded: &[f32], spec: &ConvSpec, frames: usize, rows: &mut Vec<f3
     }
 }
 
-/// The input windows of all outputs, `(frames, k * in)`: row `t`, column `i * in + c` holds
-/// `padded[i * dilation + t * stride, c]`, so that `windows @ taps^T` is the convolution.
-fn windows(padded: &Tensor, spec: &ConvSpec, frames: usize) -> Result<Tensor> {
-    let ConvSpec {
-        kernel,
-        stride,
-        dilation,
-        ..
-    } = *spec;
-    let (len, channels) = padded.dims2()?;
-    if kernel == 1 && stride == 1 {
-        return Ok(padded.narrow(0, 0, frames)?);
-    }
-    let blocks: Vec<Tensor> = if stride == 1 {
-        (0..kernel)
-            .map(|i| Ok(padded.narrow(0, i * dilation, frames)?))
-            .collect::<Result<_>>()?
-    } else if dilation == 1 {
-        // View `(len / s, s * in)`: taps `q*s .. q*s + s` of output `t` are row `t + q`.
-        let rounded = len.div_ceil(stride) * stride;
-        let grouped = padded
-            .pad_with_zeros(0, 0, rounded - len)?
-            .reshape((rounded / stride, stride * channels))?;
-        (0..kernel.div_ceil(stride))
-            .map(|q| {
-                let taps_here = stride.min(kernel - q * stride);
-                Ok(grouped
-                    .narrow(0, q, frames)?
-                    .narrow(1, 0, taps_here * channels)?)
-            })
-            .collect::<Result<_>>()?
-    } else {
-        (0..kernel)
-            .map(|i| rows(padded, (0..frames).map(|t| i * dilation + t * stride)))
-            .collect::<Result<_>>()?
-    };
-    Ok(Tensor::cat(&blocks, 1)?)
-}
-
-/// Rows `indices` of a 2-D tensor.
-fn rows(x: &Tensor, indices: impl Iterator<Item = usize>) -> Result<Tensor> {
-    let indices: Vec<u32> = indices.map(|i| i as u32).collect();
-    let count = indices.len();
-    Ok(x.index_select(&Tensor::from_vec(indices, count, x.device())?, 0)?)
-}
-
-/// encodec `pad1d(x, (left, right), mode='reflect')` along dimension `dim`, including its
-/// handling of inputs not longer than the padding: zero-extend the far end first so the
-/// reflection is defined, then crop those zeros off the reflected result.
-pub fn reflect_pad(x: &Tensor, dim: usize, left: usize, right: usize) -> Result<Tensor> {
-    if left == 0 && right == 0 {
-        return Ok(x.clone());
-    }
-    let len = x.dim(dim)?;
+/// encodec `pad1d(x, (left, right), mode='reflect')` of a time-major signal of rows of `width`
+/// values, including its handling of inputs not longer than the padding: zero-extend the far
+/// end first so the reflection is defined, then crop those zeros off the reflected result.
+pub fn reflect_pad(x: &[f32], width: usize, left: usize, right: usize) -> Vec<f32> {
+    let len = x.len() / width;
     let max_pad = left.max(right);
     let extra_zeros = if len <= max_pad { max_pad - len + 1 } else { 0 };
-    let source = if extra_zeros > 0 {
-        x.pad_with_zeros(dim, 0, extra_zeros)?
-    } else {
-        x.clone()
-    };
     let extended = len + extra_zeros;
-    let gather = |indices: Vec<u32>| -> Result<Tensor> {
-        let count = indices.len();
-        let index = Tensor::from_vec(indices, count, x.device())?;
-        Ok(source.index_select(&index, dim)?)
-    };
-    let mut parts = Vec::with_capacity(3);
-    if left > 0 {
-        parts.push(gather((1..=left).rev().map(|i| i as u32).collect())?);
+    let mut source = x.to_vec();
+    source.resize(extended * width, 0.0);
+    let row = |r: usize| &source[r * width..(r + 1) * width];
+    let mut padded = Vec::with_capacity((left + extended + right) * width);
+    for r in (1..=left).rev() {
+        padded.extend_from_slice(row(r));
     }
-    parts.push(source.clone());
-    if right > 0 {
-        parts.push(gather(
-            (0..right).map(|i| (extended - 2 - i) as u32).collect(),
-        )?);
+    padded.extend_from_slice(&source);
+    for i in 0..right {
+        padded.extend_from_slice(row(extended - 2 - i));
     }
-    let padded = Tensor::cat(&parts, dim)?;
-    Ok(padded.narrow(dim, 0, left + extended + right - extra_zeros)?)
+    padded.truncate((left + extended + right - extra_zeros) * width);
+    padded
 }
 
 #[cfg(test)]
@@ -313,33 +298,34 @@ mod tests {
 
     /// Direct evaluation of the definition: padded with the reference's rule, then
     /// `y[t, o] = b[o] + sum_{c, i} w[o, c, i] * x[i * d + t * s, c]`.
-    fn naive_conv(x: &[Vec<f32>], w: &Tensor, b: &Tensor, spec: &ConvSpec) -> Vec<Vec<f32>> {
-        let xt = Tensor::new(x.to_vec(), &candle_core::Device::Cpu).unwrap();
-        let p = reflect_pad(&xt, 0, spec.padding_total(), spec.extra_padding(x.len())).unwrap();
-        let p = p.to_vec2::<f32>().unwrap();
+    fn naive_conv(x: &[f32], w: &Tensor, b: &Tensor, spec: &ConvSpec) -> Vec<f32> {
+        let cin = spec.in_channels;
+        let len = x.len() / cin;
+        let p = reflect_pad(x, cin, spec.padding_total(), spec.extra_padding(len));
         let w = w.to_vec3::<f32>().unwrap();
         let b = b.to_vec1::<f32>().unwrap();
-        let frames = (p.len() - spec.effective_kernel()) / spec.stride + 1;
-        (0..frames)
-            .map(|t| {
-                (0..spec.out_channels)
-                    .map(|o| {
-                        let mut acc = f64::from(b[o]);
-                        for (c, taps) in w[o].iter().enumerate() {
-                            for (i, &wv) in taps.iter().enumerate() {
-                                acc += f64::from(wv)
-                                    * f64::from(p[i * spec.dilation + t * spec.stride][c]);
-                            }
-                        }
-                        acc as f32
-                    })
-                    .collect()
-            })
-            .collect()
+        let frames = (p.len() / cin - spec.effective_kernel()) / spec.stride + 1;
+        let mut y = Vec::new();
+        for t in 0..frames {
+            for o in 0..spec.out_channels {
+                let mut acc = f64::from(b[o]);
+                for (c, taps) in w[o].iter().enumerate() {
+                    for (i, &wv) in taps.iter().enumerate() {
+                        let row = i * spec.dilation + t * spec.stride;
+                        acc += f64::from(wv) * f64::from(p[row * cin + c]);
+                    }
+                }
+                y.push(acc as f32);
+            }
+        }
+        y
     }
 
+    /// The stream given the whole signal and flushed (the offline form), and the same signal
+    /// in pieces of every size, equal the definition for every kind of conv, including
+    /// signals shorter than the padding.
     #[test]
-    fn matrix_form_equals_the_definition_for_every_kind_of_conv() {
+    fn stream_equals_the_definition_for_every_kind_of_conv_and_chunking() {
         use crate::checkpoint::Checkpoint;
         use crate::encodec::names::{EncodecWeights, Layout};
         use std::collections::HashMap;
@@ -374,25 +360,30 @@ mod tests {
                 layout: Layout::Original,
                 prefix: String::new(),
             };
-            for compute in [DType::F32, DType::F64] {
-                let conv = WeightNormConv1d::load(&weights, "c", spec, compute).unwrap();
+            for f64_sums in [false, true] {
+                let conv = Arc::new(WeightNormConv1d::load(&weights, "c", spec, f64_sums).unwrap());
                 for len in [1usize, 2, 5, 9, 16, 23] {
-                    let x: Vec<Vec<f32>> = (0..len)
-                        .map(|t| {
-                            (0..cin)
-                                .map(|c| ((t * 7 + c * 3) as f32 * 0.37).sin())
-                                .collect()
-                        })
+                    let x: Vec<f32> = (0..len * cin)
+                        .map(|i| ((i / cin * 7 + i % cin * 3) as f32 * 0.37).sin())
                         .collect();
-                    let xt = Tensor::new(x.clone(), &dev).unwrap();
-                    let got = conv.forward(&xt).unwrap().to_vec2::<f32>().unwrap();
                     let want = naive_conv(&x, &conv.weight, &conv.bias, &spec);
-                    assert_eq!(got.len(), len.div_ceil(s), "{spec:?} len {len}");
-                    for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
-                        assert!(
-                            (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
-                            "{spec:?} len {len}: {g} vs {w}"
-                        );
+                    assert_eq!(want.len(), len.div_ceil(s) * cout, "{spec:?} len {len}");
+                    let mut stream = ConvStream::new(conv.clone(), 1);
+                    for chunk in [len, 1, 3] {
+                        stream.reset();
+                        let mut got = Rows::empty(1, cout);
+                        for piece in x.chunks(chunk * cin) {
+                            let piece = Rows::new(piece.to_vec(), 1, cin, Vec::new());
+                            stream.step(&piece, &mut got).unwrap();
+                        }
+                        stream.flush(&mut got).unwrap();
+                        assert_eq!(got.data().len(), want.len(), "{spec:?} len {len}");
+                        for (g, w) in got.data().iter().zip(&want) {
+                            assert!(
+                                (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                                "{spec:?} len {len} chunk {chunk}: {g} vs {w}"
+                            );
+                        }
                     }
                 }
             }
@@ -401,23 +392,14 @@ mod tests {
 
     #[test]
     fn reflect_pad_matches_torch_including_short_inputs() {
-        let x = Tensor::new(&[[[1f32, 2., 3.]]], &candle_core::Device::Cpu).unwrap();
+        let x = [1f32, 2., 3.];
         // torch: F.pad(x, (2, 1), mode='reflect') = [3, 2, 1, 2, 3, 2]
-        let y = reflect_pad(&x, 2, 2, 1)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        assert_eq!(y, [3., 2., 1., 2., 3., 2.]);
+        assert_eq!(reflect_pad(&x, 1, 2, 1), [3., 2., 1., 2., 3., 2.]);
         // encodec pad1d with len <= max pad: x=[1,2,3], pads (6, 1): zero-extend to
         // [1,2,3,0,0,0,0], reflect to [0,0,0,0,3,2, 1,2,3,0,0,0,0, 0], crop the 4 zeros added.
-        let y = reflect_pad(&x, 2, 6, 1)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        assert_eq!(y, [0., 0., 0., 0., 3., 2., 1., 2., 3., 0.]);
+        assert_eq!(
+            reflect_pad(&x, 1, 6, 1),
+            [0., 0., 0., 0., 3., 2., 1., 2., 3., 0.]
+        );
     }
 }

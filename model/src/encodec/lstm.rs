@@ -7,19 +7,18 @@
 //! layer at 24 kHz, so reading it once per step for every channel is what batching saves),
 //! then each channel's cell update.
 
+use std::sync::Arc;
+
 use candle_core::{Device, Tensor};
 
 use super::names::EncodecWeights;
 use crate::error::Result;
-use crate::kernels::{FEW_ROWS, Panels};
+use crate::kernels::{Dense, Panels};
+use crate::streaming::{Rows, StreamingModule};
 
 struct LstmLayer {
-    /// `(C, 4H)`: `W_ih` transposed, so `x @ w_ih_t` gives the input part of all gates.
-    w_ih_t: Tensor,
-    /// `b_ih` `(4H,)`.
-    b_ih: Tensor,
-    /// `W_ih` `(4H, C)` and `b_ih` packed, for streaming a few frames.
-    w_ih: Panels,
+    /// `W_ih` `(4H, C)` and `b_ih`: the input part of all gates, over all frames at once.
+    w_ih: Dense,
     /// `W_hh` `(4H, H)` and `b_hh` packed: the recurrent part of the gate pre-activations.
     w_hh: Panels,
 }
@@ -72,15 +71,6 @@ impl Lstm {
 
     /// Runs frames `x` `(T, C)` from `state`, returning `LSTM(x) + x` `(T, C)` and updating
     /// `state`. Gate pre-activations are `(x W_ih^T + b_ih) + (h W_hh^T + b_hh)` as in PyTorch.
-    pub fn forward(&self, x: &Tensor, state: &mut LstmState) -> Result<Tensor> {
-        let (frames, width) = x.dims2()?;
-        let x = x.flatten_all()?.to_vec1::<f32>()?;
-        let y = self.forward_channels(&x, frames, std::slice::from_mut(state))?;
-        Ok(Tensor::from_vec(y, (frames, width), &Device::Cpu)?)
-    }
-
-    /// [`Self::forward`] for `N = states.len()` independent sequences of `frames` frames at
-    /// once, channel-major `(N, T, C)`, sequence `n` from and updating `states[n]`.
     pub fn forward_channels(
         &self,
         x: &[f32],
@@ -94,15 +84,7 @@ impl Lstm {
         let mut input = x.to_vec();
         let mut h = vec![0f32; channels * width];
         for (k, layer) in self.layers.iter().enumerate() {
-            let gates_x = if rows <= FEW_ROWS {
-                layer.w_ih.forward(&input, false)
-            } else {
-                Tensor::from_slice(&input, (rows, width), &Device::Cpu)?
-                    .matmul(&layer.w_ih_t)?
-                    .broadcast_add(&layer.b_ih)?
-                    .flatten_all()?
-                    .to_vec1::<f32>()?
-            };
+            let gates_x = layer.w_ih.forward(&input)?;
             for (h, state) in h.chunks_exact_mut(width).zip(states.iter()) {
                 h.copy_from_slice(&state.h[k]);
             }
@@ -140,13 +122,11 @@ impl LstmLayer {
         b_ih: Vec<f32>,
         b_hh: Vec<f32>,
     ) -> Result<Self> {
-        let w_ih_t = Tensor::from_slice(&w_ih, (4 * width, width), &Device::Cpu)?
-            .t()?
-            .contiguous()?;
         Ok(Self {
-            w_ih_t,
-            b_ih: Tensor::from_slice(&b_ih, 4 * width, &Device::Cpu)?,
-            w_ih: Panels::new(&w_ih, &b_ih, width),
+            w_ih: Dense::new(
+                &Tensor::from_slice(&w_ih, (4 * width, width), &Device::Cpu)?,
+                &Tensor::from_slice(&b_ih, 4 * width, &Device::Cpu)?,
+            )?,
             w_hh: Panels::new(&w_hh, &b_hh, width),
         })
     }
@@ -154,6 +134,47 @@ impl LstmLayer {
 
 /// One step of one sequence: the gate pre-activations `gates_x + gates_h` (`4H`, order i, f, g,
 /// o) update the cell `c` and give the new hidden vector `h`.
+/// The streaming form of an [`Lstm`]: the recurrent state of every channel beside the shared
+/// weights. Frame by frame, so any chunking gives the same output; no padding, so the flush
+/// adds nothing.
+pub struct LstmStream {
+    lstm: Arc<Lstm>,
+    /// Per channel.
+    states: Vec<LstmState>,
+}
+
+impl LstmStream {
+    pub fn new(lstm: Arc<Lstm>, channels: usize) -> Self {
+        Self {
+            states: vec![lstm.initial_state(); channels],
+            lstm,
+        }
+    }
+}
+
+impl StreamingModule for LstmStream {
+    fn step(&mut self, x: &Rows, out: &mut Rows) -> Result<()> {
+        if x.is_empty() {
+            return Ok(());
+        }
+        let y = self
+            .lstm
+            .forward_channels(x.data(), x.len(), &mut self.states)?;
+        out.append(&Rows::new(y, x.channels(), x.width(), Vec::new()));
+        Ok(())
+    }
+
+    fn flush(&mut self, _out: &mut Rows) -> Result<()> {
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        for state in &mut self.states {
+            state.h.iter_mut().chain(&mut state.c).for_each(|v| v.fill(0.0));
+        }
+    }
+}
+
 fn cell_update(gates_x: &[f32], gates_h: &[f32], c: &mut [f32], h: &mut [f32]) {
     let width = c.len();
     let pre = |gate: usize, j: usize| gates_x[gate * width + j] + gates_h[gate * width + j];
@@ -186,7 +207,6 @@ mod tests {
         let w_hh: Vec<f32> = (0..4 * width * width).map(|i| value(i + 7)).collect();
         let b_ih: Vec<f32> = (0..4 * width).map(|i| value(i + 3)).collect();
         let b_hh: Vec<f32> = (0..4 * width).map(|i| value(i + 5)).collect();
-        let dev = Device::Cpu;
         let layer = LstmLayer::new(
             width,
             w_ih.clone(),
@@ -201,15 +221,14 @@ mod tests {
         };
         let frames = 5;
         let x: Vec<f32> = (0..frames * width).map(|i| value(i + 11) * 2.0).collect();
-        let mut state = lstm.initial_state();
-        let y = lstm
-            .forward(
-                &Tensor::from_vec(x.clone(), (frames, width), &dev).unwrap(),
-                &mut state,
-            )
+        let mut states = [lstm.initial_state()];
+        let y: Vec<Vec<f32>> = lstm
+            .forward_channels(&x, frames, &mut states)
             .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
+            .chunks(width)
+            .map(<[f32]>::to_vec)
+            .collect();
+        let state = &states[0];
         let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
         let (mut h, mut c) = (vec![0f64; width], vec![0f64; width]);
         for t in 0..frames {

@@ -1,5 +1,7 @@
 //! EnCodec 24 kHz: SEANet encoder and residual vector quantizer (the decoder is not needed:
 //! Vocos decodes). Loads the official checkpoints in their original and transformers layouts.
+//! The encoder runs as a stream ([`EncoderStream`]); its offline form is the stream given the
+//! whole clip and flushed.
 
 pub mod activation;
 pub mod config;
@@ -23,6 +25,7 @@ pub use stream::EncoderStream;
 
 use crate::checkpoint::Checkpoint;
 use crate::error::{ModelError, Result};
+use crate::streaming::{Rows, StreamingModule};
 use names::EncodecWeights;
 
 /// Name prefix of EnCodec inside a full Vocos state dict.
@@ -33,7 +36,6 @@ pub struct Encodec {
     config: EncodecConfig,
     encoder: SeanetEncoder,
     quantizer: ResidualVectorQuantizer,
-    source: PathBuf,
 }
 
 impl Encodec {
@@ -86,17 +88,11 @@ impl Encodec {
             config,
             encoder,
             quantizer,
-            source: checkpoint.path().to_owned(),
         })
     }
 
     pub fn config(&self) -> &EncodecConfig {
         &self.config
-    }
-
-    /// The file the weights came from.
-    pub fn source(&self) -> &Path {
-        &self.source
     }
 
     pub fn quantizer(&self) -> &ResidualVectorQuantizer {
@@ -118,18 +114,31 @@ impl Encodec {
         Ok(self.config.codebooks_for_bandwidth(kbps))
     }
 
-    /// The encoder's latent `(1, D, ceil(N / hop))` (the reference's layout) for mono audio at
-    /// the model's rate.
-    pub fn encoder_output(&self, audio: &[f32]) -> Result<Tensor> {
+    /// The encoder's latent of mono audio at the model's rate: `ceil(N / hop)` frames of `D`
+    /// values, frame-major (the offline encoder: a fresh [`EncoderStream`] given the whole clip
+    /// and flushed).
+    pub fn latent(&self, audio: &[f32]) -> Result<Vec<f32>> {
         check_audio(audio)?;
-        let x = Tensor::from_slice(audio, (audio.len(), 1), &Device::Cpu)?;
-        Ok(self.encoder.forward(&x)?.t()?.unsqueeze(0)?)
+        let mut stream = EncoderStream::new(&self.encoder, 1);
+        let mut latent = Rows::default();
+        stream.step(&Rows::new(audio.to_vec(), 1, 1, Vec::new()), &mut latent)?;
+        stream.flush(&mut latent)?;
+        Ok(latent.take_data())
+    }
+
+    /// [`Self::latent`] in the reference's layout `(1, D, ceil(N / hop))`.
+    pub fn encoder_output(&self, audio: &[f32]) -> Result<Tensor> {
+        let latent = self.latent(audio)?;
+        let frames = latent.len() / self.config.hidden_size;
+        Ok(Tensor::from_vec(latent, (frames, self.config.hidden_size), &Device::Cpu)?
+            .t()?
+            .unsqueeze(0)?)
     }
 
     /// `EncodecModel.encode` at `kbps`: codes `(n_q, ceil(N / hop))`.
     pub fn encode(&self, audio: &[f32], kbps: f32) -> Result<Codes> {
         let n_q = self.codebooks_for(kbps)?;
-        self.quantizer.encode(&self.encoder_output(audio)?, n_q)
+        self.quantizer.encode(&self.latent(audio)?, n_q)
     }
 }
 

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::names::EncodecWeights;
 use crate::error::{ModelError, Result};
-use crate::kernels::{FEW_ROWS, Panels};
+use crate::kernels::Dense;
 
 /// Frames per block of [`ResidualVectorQuantizer::encode`].
 const RVQ_BLOCK_FRAMES: usize = 256;
@@ -21,8 +21,8 @@ pub struct Codebook {
     norms: Vec<f32>,
     /// `E` row-major, for the residual update.
     rows: Vec<f32>,
-    /// `E` packed (no bias): the dots `r . E_j` of a few frames per call.
-    panels: Panels,
+    /// `E` as a dense layer without bias: the dots `r . E_j`.
+    dots: Dense,
 }
 
 pub struct ResidualVectorQuantizer {
@@ -57,12 +57,12 @@ impl ResidualVectorQuantizer {
                 )?;
                 let norms = embed.sqr()?.sum(D::Minus1)?.to_vec1::<f32>()?;
                 let rows = embed.flatten_all()?.to_vec1::<f32>()?;
-                let panels = Panels::new(&rows, &vec![0.0; bins], dim);
+                let dots = Dense::new(&embed, &Tensor::zeros(bins, embed.dtype(), embed.device())?)?;
                 Ok(Codebook {
                     embed,
                     norms,
                     rows,
-                    panels,
+                    dots,
                 })
             })
             .collect::<Result<_>>()?;
@@ -73,25 +73,15 @@ impl ResidualVectorQuantizer {
         })
     }
 
-    /// Quantizes `latent` `(1, D, T)` with the first `n_q` codebooks.
-    pub fn encode(&self, latent: &Tensor, n_q: usize) -> Result<Codes> {
-        if n_q > self.codebooks.len() {
-            return Err(ModelError::Input(format!(
-                "{n_q} codebooks requested, the quantizer has {}",
-                self.codebooks.len()
-            )));
-        }
-        let frames = latent.squeeze(0)?.t()?.contiguous()?; // (T, D)
-        let total = frames.dim(0)?;
-        // Frames are quantized independently: blocks of frames run in parallel, and each block's
-        // (frames, bins) distance table stays small.
-        let blocks = (0..total.div_ceil(RVQ_BLOCK_FRAMES))
-            .into_par_iter()
-            .map(|b| {
-                let first = b * RVQ_BLOCK_FRAMES;
-                let len = RVQ_BLOCK_FRAMES.min(total - first);
-                self.encode_block(frames.narrow(0, first, len)?, n_q)
-            })
+    /// `EncodecModel.encode`'s quantization of a whole clip at `n_q` codebooks: `latent` holds
+    /// `T` frames of `D` values, frame-major; codes `(n_q, T)`. Blocks of frames run on all
+    /// cores.
+    pub fn encode(&self, latent: &[f32], n_q: usize) -> Result<Codes> {
+        self.check_counts(&[n_q])?;
+        let total = latent.len() / self.dim;
+        let blocks = latent
+            .par_chunks(RVQ_BLOCK_FRAMES * self.dim)
+            .map(|block| self.encode_block(block, n_q))
             .collect::<Result<Vec<_>>>()?;
         let mut rows = vec![Vec::with_capacity(total); n_q];
         for block in blocks {
@@ -102,50 +92,48 @@ impl ResidualVectorQuantizer {
         Ok(Codes { rows })
     }
 
-    /// Codes of time-major frames `(T, D)` with a codebook count per frame: `codes[t]` holds
-    /// the first `n_q[t]` codes of frame `t`. Frames are quantized independently, so this is
-    /// exactly [`Self::encode`] frame by frame.
-    pub fn encode_frames(&self, frames: &Tensor, n_q: &[usize]) -> Result<Vec<Vec<u32>>> {
-        let total = frames.dim(0)?;
-        if n_q.len() != total {
+    /// Codes of frames that each have their own number of codebooks (a bandwidth per frame, as
+    /// when streaming): `frames` holds `counts.len()` frames of `D` values; returns each frame's
+    /// codes, codebook 0 first. Runs of frames with the same count are quantized together.
+    pub fn encode_frames(&self, frames: &[f32], counts: &[usize]) -> Result<Vec<Vec<u32>>> {
+        let total = frames.len() / self.dim;
+        if counts.len() != total {
             return Err(ModelError::Input(format!(
                 "{} codebook counts for {total} frames",
-                n_q.len()
+                counts.len()
             )));
         }
-        if let Some(&too_many) = n_q.iter().find(|&&n| n > self.codebooks.len()) {
-            return Err(ModelError::Input(format!(
-                "{too_many} codebooks requested, the quantizer has {}",
-                self.codebooks.len()
-            )));
-        }
+        self.check_counts(counts)?;
         let mut codes = Vec::with_capacity(total);
         let mut first = 0;
         while first < total {
-            // A run of frames with the same codebook count is one block.
-            let count = n_q[first];
-            let len = n_q[first..].iter().take_while(|&&n| n == count).count();
-            let rows = self.encode_block(frames.narrow(0, first, len)?, count)?;
+            let count = counts[first];
+            let len = counts[first..].iter().take_while(|&&n| n == count).count();
+            let block = &frames[first * self.dim..(first + len) * self.dim];
+            let rows = self.encode_block(block, count)?;
             codes.extend((0..len).map(|t| rows.iter().map(|row| row[t]).collect::<Vec<u32>>()));
             first += len;
         }
         Ok(codes)
     }
 
-    /// Codes `(n_q, len)` of the time-major residual block `(len, D)`.
-    fn encode_block(&self, residual: Tensor, n_q: usize) -> Result<Vec<Vec<u32>>> {
-        let (len, dim) = residual.dims2()?;
-        let mut residual = residual.flatten_all()?.to_vec1::<f32>()?;
+    fn check_counts(&self, counts: &[usize]) -> Result<()> {
+        match counts.iter().find(|&&n| n > self.codebooks.len()) {
+            Some(too_many) => Err(ModelError::Input(format!(
+                "{too_many} codebooks requested, the quantizer has {}",
+                self.codebooks.len()
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Codes `(n_q, len)` of `len` frames of `D` values.
+    fn encode_block(&self, frames: &[f32], n_q: usize) -> Result<Vec<Vec<u32>>> {
+        let dim = self.dim;
+        let mut residual = frames.to_vec();
         let mut rows = Vec::with_capacity(n_q);
         for book in &self.codebooks[..n_q] {
-            let dots = if len <= FEW_ROWS {
-                book.panels.forward(&residual, false)
-            } else {
-                Tensor::from_slice(&residual, (len, dim), book.embed.device())?
-                    .matmul(&book.embed.t()?)?
-                    .flatten_all()?
-                    .to_vec1::<f32>()?
-            };
+            let dots = book.dots.forward(&residual)?;
             let codes: Vec<u32> = dots
                 .chunks_exact(self.bins)
                 .zip(residual.chunks_exact(dim))
