@@ -8,8 +8,9 @@
 //! `T * hop` samples; `Center` (mel variant, `torch.istft(center=True)`) trims `n_fft / 2` at both
 //! ends, giving `(T - 1) * hop` samples.
 //!
-//! [`FrameSynthesizer`] turns one spectrum into one windowed frame; the offline [`istft`] and the
-//! streaming overlap-add both build on it.
+//! [`FrameSynthesizer`] turns one spectrum into one windowed frame;
+//! [`crate::overlap_add::StreamingOverlapAdd`] adds the frames up, one at a time or a whole clip
+//! (then flushed).
 
 use std::sync::Arc;
 
@@ -140,43 +141,6 @@ pub fn trim(padding: IstftPadding, n_fft: usize, hop: usize) -> usize {
     }
 }
 
-/// Offline inverse STFT of `frames` windowed time frames (from a [`FrameSynthesizer`], each
-/// `n_fft` long) with the exact envelope; returns the trimmed signal.
-pub fn overlap_add(
-    frames: &[Vec<f32>],
-    window: &[f32],
-    hop: usize,
-    padding: IstftPadding,
-) -> Result<Vec<f32>, IstftError> {
-    let n_fft = window.len();
-    if hop == 0 || hop > n_fft {
-        return Err(IstftError::Hop { hop, n_fft });
-    }
-    if frames.is_empty() {
-        return Ok(Vec::new());
-    }
-    let full_len = (frames.len() - 1) * hop + n_fft;
-    let mut y = vec![0f32; full_len];
-    let mut env = vec![0f32; full_len];
-    for (t, frame) in frames.iter().enumerate() {
-        let start = t * hop;
-        for (i, (&s, &w)) in frame.iter().zip(window).enumerate() {
-            y[start + i] += s;
-            env[start + i] += w * w;
-        }
-    }
-    let cut = trim(padding, n_fft, hop);
-    let end = full_len.saturating_sub(cut).max(cut);
-    let mut out = Vec::with_capacity(end - cut);
-    for n in cut..end {
-        if env[n] <= 1e-11 {
-            return Err(IstftError::Envelope { sample: n - cut });
-        }
-        out.push(y[n] / env[n]);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,7 +174,14 @@ mod tests {
                 out
             })
             .collect();
-        let y = overlap_add(&frames, &window, hop, IstftPadding::Center).unwrap();
+        let mut ola =
+            crate::overlap_add::StreamingOverlapAdd::new(&window, hop, IstftPadding::Center)
+                .unwrap();
+        let mut y = Vec::new();
+        for frame in &frames {
+            ola.push(frame, &mut y).unwrap();
+        }
+        ola.finish(&mut y).unwrap();
         assert_eq!(y.len(), (spectra.len() - 1) * hop);
         let err = y
             .iter()

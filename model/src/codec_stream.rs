@@ -15,8 +15,6 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use candle_core::{Device, Tensor};
-
 use crate::encodec::{Encodec, EncoderStream};
 use crate::error::{ModelError, Result};
 use crate::streaming::{Rows, StreamingModule};
@@ -79,7 +77,7 @@ impl CodecStream {
         Ok(Self {
             encoder: EncoderStream::new(encodec.encoder(), channels),
             channels,
-            decoder: VocosStream::new(vocos.clone(), channels)?,
+            decoder: VocosStream::new(&vocos, channels)?,
             encodec,
             vocos,
             bandwidth_id,
@@ -163,8 +161,19 @@ impl CodecStream {
         for (frame, out) in codes.iter().zip(self.features.chunks_exact_mut(dim)) {
             codebooks.frame(frame.iter().copied(), out);
         }
-        self.decoder
-            .push_frames(&self.features, Some(&self.ids), out)
+        let features = Rows::new(
+            std::mem::take(&mut self.features),
+            channels,
+            dim,
+            self.ids.clone(),
+        );
+        let mut audio = Rows::default();
+        self.decoder.step(&features, &mut audio)?;
+        self.features = features.into_data();
+        for (n, out) in out.iter_mut().enumerate() {
+            out.extend_from_slice(audio.channel(n));
+        }
+        Ok(())
     }
 
     /// Back to the stream start (the bandwidth stays).
@@ -203,12 +212,10 @@ pub fn offline_with_frame_ids(
     for (frame, out) in codes.iter().zip(rows.chunks_exact_mut(codebooks.dim)) {
         codebooks.frame(frame.iter().copied(), out);
     }
-    let features = Tensor::from_vec(rows, (frames, codebooks.dim), &Device::Cpu)?
-        .t()?
-        .unsqueeze(0)?
-        .contiguous()?;
-    let ids: Vec<u32> = bandwidth_ids.iter().map(|&id| id as u32).collect();
-    let ids = Tensor::from_vec(ids, frames, &Device::Cpu)?;
-    let hidden = vocos.backbone.forward(&features, Some(&ids))?;
-    vocos.head.forward(&hidden)
+    let features = Rows::new(rows, 1, codebooks.dim, bandwidth_ids.to_vec());
+    let mut stream = VocosStream::new(vocos, 1)?;
+    let mut out = Rows::default();
+    stream.step(&features, &mut out)?;
+    stream.flush(&mut out)?;
+    Ok(out.take_data())
 }

@@ -52,6 +52,8 @@ pub enum ModelError {
     NoWeightsInDir { dir: PathBuf, looked_for: String },
     #[error("invalid input: {0}")]
     Input(String),
+    #[error("inverse STFT: {0}")]
+    Istft(#[from] vocos_dsp::istft::IstftError),
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),
 }

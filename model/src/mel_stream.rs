@@ -12,6 +12,7 @@ use std::sync::Arc;
 use vocos_dsp::log_mel_stream::LogMelStream;
 
 use crate::error::{ModelError, Result};
+use crate::streaming::{Rows, StreamingModule};
 use crate::vocos::{Frontend, Vocos, VocosStream};
 
 /// Input-to-output delay in samples at 24 kHz for hop-aligned input: 30 hops, the algorithmic
@@ -29,6 +30,8 @@ pub struct MelStream {
     analysis: Vec<LogMelStream>,
     decoder: VocosStream,
     hop: usize,
+    /// Values per feature frame.
+    n_mels: usize,
     /// Input samples since the stream start.
     samples_in: usize,
     /// Silent samples emitted so far.
@@ -51,7 +54,8 @@ impl MelStream {
                 .map(|_| Ok(LogMelStream::new(mel.analyser()?)))
                 .collect::<Result<_>>()?,
             hop: vocos.hop_length(),
-            decoder: VocosStream::new(vocos, channels)?,
+            n_mels: mel.config.n_mels,
+            decoder: VocosStream::new(&vocos, channels)?,
             samples_in: 0,
             silence: 0,
             features: Vec::new(),
@@ -88,7 +92,19 @@ impl MelStream {
         if self.features.is_empty() {
             return Ok(());
         }
-        self.decoder.push_frames(&self.features, None, out)
+        let features = Rows::new(
+            std::mem::take(&mut self.features),
+            channels,
+            self.n_mels,
+            Vec::new(),
+        );
+        let mut audio = Rows::default();
+        self.decoder.step(&features, &mut audio)?;
+        self.features = features.into_data();
+        for (n, out) in out.iter_mut().enumerate() {
+            out.extend_from_slice(audio.channel(n));
+        }
+        Ok(())
     }
 
     /// Back to the stream start.

@@ -220,6 +220,11 @@ impl Rows {
         self.append(&tail);
     }
 
+    /// The values, giving up the rows.
+    pub fn into_data(self) -> Vec<f32> {
+        self.data
+    }
+
     /// Takes the values out, leaving the rows empty.
     pub fn take_data(&mut self) -> Vec<f32> {
         self.len = 0;

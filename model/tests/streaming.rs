@@ -8,6 +8,7 @@ mod common;
 
 use candle_core::Tensor;
 use common::{assert_close, floats, goldens, ints, tiny};
+use vocos_model::streaming::{Rows, StreamingModule};
 use vocos_model::vocos::{Vocos, VocosStream};
 
 const KEYS: [&str; 4] = ["1.5", "3", "6", "12"];
@@ -36,7 +37,7 @@ fn codes(g: &std::collections::HashMap<String, Tensor>, key: &str) -> Vec<Vec<u3
 fn streamed_vocos_equals_offline_decode_for_every_bandwidth_and_grouping() {
     let g = goldens(tiny("goldens_encodec.safetensors"));
     let vocos = Vocos::load(&tiny("vocos_encodec")).unwrap();
-    let mut stream = VocosStream::new(vocos.clone(), 1).unwrap();
+    let mut stream = VocosStream::new(&vocos, 1).unwrap();
     for (id, key) in KEYS.iter().enumerate() {
         let features = vocos.codes_to_features(&codes(&g, key)).unwrap();
         let offline = vocos.decode(&features, Some(id)).unwrap();
@@ -45,13 +46,13 @@ fn streamed_vocos_equals_offline_decode_for_every_bandwidth_and_grouping() {
         let frames = features.dim(2).unwrap();
         for group in [1, 2, 7, frames] {
             stream.reset();
-            let mut out = Vec::new();
+            let mut audio = Rows::default();
             for chunk in rows.chunks(group * dim) {
                 let ids = vec![id; chunk.len() / dim];
-                stream
-                    .push_frames(chunk, Some(&ids), std::slice::from_mut(&mut out))
-                    .unwrap();
+                let chunk = Rows::new(chunk.to_vec(), 1, dim, ids);
+                stream.step(&chunk, &mut audio).unwrap();
             }
+            let out = audio.channel(0).to_vec();
             // 27 frames of lookahead, and the 'same' trim of 480 samples.
             assert_eq!(
                 out.len(),
@@ -63,6 +64,9 @@ fn streamed_vocos_equals_offline_decode_for_every_bandwidth_and_grouping() {
                 &out,
                 &offline[..out.len()],
             );
+            // The flush ends the stream as the offline decode ends the clip.
+            stream.flush(&mut audio).unwrap();
+            assert_eq!(audio.channel(0), offline, "id {id} group {group} flushed");
         }
     }
 }

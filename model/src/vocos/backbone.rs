@@ -1,82 +1,102 @@
-//! Vocos backbone (vocos `models.VocosBackbone`), offline form on frame-major `(T, dim)` data:
-//! embed conv (k 7, zero padding 3) -> norm -> ConvNeXt blocks -> final LayerNorm.
+//! Vocos backbone (vocos `models.VocosBackbone`) on frame-major rows: embed conv (k 7, zero
+//! padding 3) -> norm -> ConvNeXt blocks -> final LayerNorm, and its streaming form.
 //!
 //! Norms are AdaLayerNorm (EnCodec variant: affine rows chosen by the bandwidth id of each
 //! frame) or LayerNorm (mel variant), both with eps 1e-6 and the biased variance.
+//!
+//! The nine k = 7 convs (embed and the eight ConvNeXt depthwise convs) pad with zeros on both
+//! sides ([`PAD`] frames). Streaming, each keeps the input rows it still needs ([`ZeroPadded`]:
+//! three zero rows at the stream start, like the offline padding) and emits output frame `t`
+//! once input frame `t + 3` has arrived: [`LOOKAHEAD`] frames in all. The flush appends the
+//! three zero rows of the right padding. Everything else works per frame, the AdaLayerNorm row
+//! chosen by each frame's own bandwidth id (the ids travel with the rows).
 
-use candle_core::{D, Tensor};
+use std::sync::Arc;
+
+use candle_core::Tensor;
 
 use super::config::BackboneConfig;
 use crate::checkpoint::Checkpoint;
 use crate::error::{ModelError, Result};
+use crate::kernels::Dense;
+use crate::streaming::{Rows, StreamingModule, pass};
 
-pub(super) const EPS: f64 = 1e-6;
-pub(super) const KERNEL: usize = 7;
-pub(super) const PAD: usize = KERNEL / 2;
+const EPS: f32 = 1e-6;
+const KERNEL: usize = 7;
+/// Zero padding of every k = 7 conv on each side.
+pub const PAD: usize = KERNEL / 2;
+/// Frames of lookahead of the backbone: the embed conv and 8 ConvNeXt blocks, 3 frames each.
+pub const LOOKAHEAD: usize = 9 * PAD;
 
-/// Affine part of a layer norm.
+fn flat(t: Tensor) -> Result<Vec<f32>> {
+    Ok(t.flatten_all()?.to_vec1::<f32>()?)
+}
+
+/// A layer norm over each row: `(x - mean) / sqrt(var + eps)` (biased variance), then an
+/// affine: AdaLayerNorm tables `(ids, dim)` indexed by the row's bandwidth id, or a plain one.
 pub enum Norm {
-    /// `scale.weight` / `shift.weight`: `(num_embeddings, dim)` tables indexed by bandwidth id.
-    Ada {
-        scale: Tensor,
-        shift: Tensor,
-    },
-    Plain {
-        weight: Tensor,
-        bias: Tensor,
-    },
+    Ada { scale: Vec<f32>, shift: Vec<f32> },
+    Plain { weight: Vec<f32>, bias: Vec<f32> },
 }
 
 impl Norm {
     fn load(ckpt: &Checkpoint, name: &str, dim: usize, ada: Option<usize>) -> Result<Self> {
         Ok(match ada {
             Some(n) => Norm::Ada {
-                scale: ckpt.tensor(&format!("{name}.scale.weight"), &[n, dim])?,
-                shift: ckpt.tensor(&format!("{name}.shift.weight"), &[n, dim])?,
+                scale: flat(ckpt.tensor(&format!("{name}.scale.weight"), &[n, dim])?)?,
+                shift: flat(ckpt.tensor(&format!("{name}.shift.weight"), &[n, dim])?)?,
             },
             None => Norm::Plain {
-                weight: ckpt.tensor(&format!("{name}.weight"), &[dim])?,
-                bias: ckpt.tensor(&format!("{name}.bias"), &[dim])?,
+                weight: flat(ckpt.tensor(&format!("{name}.weight"), &[dim])?)?,
+                bias: flat(ckpt.tensor(&format!("{name}.bias"), &[dim])?)?,
             },
         })
     }
 
-    /// Normalises each row of `x` `(T, dim)`; `ids` `(T,)` picks the AdaLayerNorm row per frame.
-    fn forward(&self, x: &Tensor, ids: Option<&Tensor>) -> Result<Tensor> {
-        let y = normalize(x)?;
-        Ok(match (self, ids) {
-            (Norm::Ada { scale, shift }, Some(ids)) => y
-                .mul(&scale.index_select(ids, 0)?)?
-                .add(&shift.index_select(ids, 0)?)?,
-            (Norm::Ada { .. }, None) => {
-                return Err(ModelError::Input(
-                    "the EnCodec variant needs a bandwidth id".into(),
-                ));
-            }
-            (Norm::Plain { weight, bias }, _) => y.broadcast_mul(weight)?.broadcast_add(bias)?,
-        })
+    /// Normalises every row of `x` in place, each with its own id's affine.
+    fn apply_rows(&self, x: &mut Rows) {
+        if x.is_empty() {
+            return;
+        }
+        let (dim, len) = (x.width(), x.len());
+        let ids: Vec<usize> = x.ids().to_vec();
+        for (r, row) in x.data_mut().chunks_exact_mut(dim).enumerate() {
+            self.apply(row, ids.get(r % len).copied().unwrap_or(0));
+        }
+    }
+
+    fn apply(&self, row: &mut [f32], id: usize) {
+        let dim = row.len();
+        let mean = row.iter().sum::<f32>() / dim as f32;
+        row.iter_mut().for_each(|x| *x -= mean);
+        let var = row.iter().map(|x| x * x).sum::<f32>() / dim as f32;
+        let denom = (var + EPS).sqrt();
+        let (scale, shift) = match self {
+            Norm::Ada { scale, shift } => (
+                &scale[id * dim..(id + 1) * dim],
+                &shift[id * dim..(id + 1) * dim],
+            ),
+            Norm::Plain { weight, bias } => (&weight[..], &bias[..]),
+        };
+        for ((x, &s), &b) in row.iter_mut().zip(scale).zip(shift) {
+            *x = *x / denom * s + b;
+        }
+    }
+
+    fn is_ada(&self) -> bool {
+        matches!(self, Norm::Ada { .. })
     }
 }
 
-/// `(x - mean) / sqrt(var + eps)` over the last dimension.
-fn normalize(x: &Tensor) -> Result<Tensor> {
-    let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-    Ok(centred.broadcast_div(&(var + EPS)?.sqrt()?)?)
-}
-
+/// ConvNeXt block: `x + gamma * pw2(gelu(pw1(norm(dwconv(x)))))`.
 pub struct ConvNeXtBlock {
     /// Depthwise kernel as `(7, dim)`: row `k` multiplies input frame `t + k - 3`.
-    pub(super) dw_taps: Tensor,
-    pub(super) dw_bias: Tensor,
-    pub(super) norm: Norm,
-    /// `(dim, intermediate)`.
-    pub(super) pw1_t: Tensor,
-    pub(super) pw1_bias: Tensor,
-    /// `(intermediate, dim)`.
-    pub(super) pw2_t: Tensor,
-    pub(super) pw2_bias: Tensor,
-    pub(super) gamma: Tensor,
+    dw_taps: Vec<f32>,
+    dw_bias: Vec<f32>,
+    norm: Norm,
+    pw1: Dense,
+    pw2: Dense,
+    gamma: Vec<f32>,
 }
 
 impl ConvNeXtBlock {
@@ -84,85 +104,302 @@ impl ConvNeXtBlock {
         let (dim, inter) = (cfg.dim, cfg.intermediate_dim);
         let t = |what: &str, shape: &[usize]| ckpt.tensor(&format!("{name}.{what}"), shape);
         Ok(Self {
-            dw_taps: t("dwconv.weight", &[dim, 1, KERNEL])?
-                .reshape((dim, KERNEL))?
-                .t()?
-                .contiguous()?,
-            dw_bias: t("dwconv.bias", &[dim])?,
+            dw_taps: flat(
+                t("dwconv.weight", &[dim, 1, KERNEL])?
+                    .reshape((dim, KERNEL))?
+                    .t()?,
+            )?,
+            dw_bias: flat(t("dwconv.bias", &[dim])?)?,
             norm: Norm::load(
                 ckpt,
                 &format!("{name}.norm"),
                 dim,
                 cfg.adanorm_num_embeddings,
             )?,
-            pw1_t: t("pwconv1.weight", &[inter, dim])?.t()?.contiguous()?,
-            pw1_bias: t("pwconv1.bias", &[inter])?,
-            pw2_t: t("pwconv2.weight", &[dim, inter])?.t()?.contiguous()?,
-            pw2_bias: t("pwconv2.bias", &[dim])?,
-            gamma: t("gamma", &[dim])?,
+            pw1: Dense::new(&t("pwconv1.weight", &[inter, dim])?, &t("pwconv1.bias", &[inter])?)?,
+            pw2: Dense::new(&t("pwconv2.weight", &[dim, inter])?, &t("pwconv2.bias", &[dim])?)?,
+            gamma: flat(t("gamma", &[dim])?)?,
         })
     }
-
-    fn forward(&self, x: &Tensor, ids: Option<&Tensor>) -> Result<Tensor> {
-        let y = depthwise(x, &self.dw_taps, &self.dw_bias)?;
-        let y = self.norm.forward(&y, ids)?;
-        let y = y
-            .matmul(&self.pw1_t)?
-            .broadcast_add(&self.pw1_bias)?
-            .gelu_erf()?;
-        let y = y.matmul(&self.pw2_t)?.broadcast_add(&self.pw2_bias)?;
-        Ok((x + y.broadcast_mul(&self.gamma)?)?)
-    }
-}
-
-/// Depthwise conv k 7 with zero padding 3 along frames of `x` `(T, dim)`: seven shifted
-/// multiply-adds (candle's grouped conv would split into one conv per channel).
-fn depthwise(x: &Tensor, taps: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    let frames = x.dim(0)?;
-    let padded = x.pad_with_zeros(0, PAD, PAD)?;
-    let mut acc = bias.unsqueeze(0)?.broadcast_as(x.shape())?.contiguous()?;
-    for k in 0..KERNEL {
-        acc = (acc + padded.narrow(0, k, frames)?.broadcast_mul(&taps.get(k)?)?)?;
-    }
-    Ok(acc)
 }
 
 pub struct Backbone {
-    /// `(dim, input_channels, 7)`.
-    pub(super) embed_weight: Tensor,
-    pub(super) embed_bias: Tensor,
-    pub(super) norm: Norm,
-    pub(super) blocks: Vec<ConvNeXtBlock>,
-    pub(super) final_norm: Norm,
+    /// The embed conv as a dense layer on 7 consecutive input frames (tap-major).
+    embed: Dense,
+    norm: Norm,
+    blocks: Vec<Arc<ConvNeXtBlock>>,
+    final_norm: Norm,
     pub config: BackboneConfig,
 }
 
 impl Backbone {
     pub fn load(ckpt: &Checkpoint, cfg: &BackboneConfig) -> Result<Self> {
         let dim = cfg.dim;
+        let embed = ckpt
+            .tensor("backbone.embed.weight", &[dim, cfg.input_channels, KERNEL])?
+            .permute((0, 2, 1))?
+            .contiguous()?
+            .reshape((dim, KERNEL * cfg.input_channels))?;
         Ok(Self {
-            embed_weight: ckpt
-                .tensor("backbone.embed.weight", &[dim, cfg.input_channels, KERNEL])?,
-            embed_bias: ckpt.tensor("backbone.embed.bias", &[dim])?,
+            embed: Dense::new(&embed, &ckpt.tensor("backbone.embed.bias", &[dim])?)?,
             norm: Norm::load(ckpt, "backbone.norm", dim, cfg.adanorm_num_embeddings)?,
             blocks: (0..cfg.num_layers)
-                .map(|i| ConvNeXtBlock::load(ckpt, &format!("backbone.convnext.{i}"), cfg))
+                .map(|i| {
+                    Ok(Arc::new(ConvNeXtBlock::load(
+                        ckpt,
+                        &format!("backbone.convnext.{i}"),
+                        cfg,
+                    )?))
+                })
                 .collect::<Result<_>>()?,
             final_norm: Norm::load(ckpt, "backbone.final_layer_norm", dim, None)?,
             config: cfg.clone(),
         })
     }
 
-    /// Features `(1, input_channels, T)` -> hidden states `(T, dim)`. `ids` `(T,)` u32 holds the
-    /// bandwidth id of every frame (EnCodec variant only).
-    pub fn forward(&self, features: &Tensor, ids: Option<&Tensor>) -> Result<Tensor> {
-        let x = features.conv1d(&self.embed_weight, PAD, 1, 1, 1)?;
-        let x = x.broadcast_add(&self.embed_bias.reshape((1, self.config.dim, 1))?)?;
-        let mut x = x.squeeze(0)?.t()?.contiguous()?;
-        x = self.norm.forward(&x, ids)?;
-        for block in &self.blocks {
-            x = block.forward(&x, ids)?;
-        }
-        self.final_norm.forward(&x, None)
+    /// Whether the norms need a bandwidth id per frame (the EnCodec variant).
+    pub fn needs_ids(&self) -> bool {
+        self.norm.is_ada()
     }
+}
+
+/// The input rows of one k = 7 conv with zero padding 3 that later outputs still need, with
+/// their ids; starts as the three zero rows of the left padding.
+struct ZeroPadded {
+    rows: Rows,
+}
+
+impl ZeroPadded {
+    fn new() -> Self {
+        Self {
+            rows: Rows::default(),
+        }
+    }
+
+    /// Appends `x`, after the left padding at the stream start.
+    fn push(&mut self, x: &Rows) {
+        if x.is_empty() {
+            return;
+        }
+        if self.rows.is_empty() {
+            self.rows = Rows::empty(x.channels(), x.width());
+            let id = (!x.ids().is_empty()).then_some(0);
+            (0..PAD).for_each(|_| self.rows.push_constant(0.0, id));
+        }
+        self.rows.append(x);
+    }
+
+    /// The right padding: three zero rows after the last input (none if there was no input).
+    fn finish(&mut self) {
+        if !self.rows.is_empty() {
+            let id = (!self.rows.ids().is_empty()).then_some(0);
+            (0..PAD).for_each(|_| self.rows.push_constant(0.0, id));
+        }
+    }
+
+    /// Outputs computable now: every output whose window of 7 rows is complete.
+    fn ready(&self) -> usize {
+        self.rows.len().saturating_sub(KERNEL - 1)
+    }
+
+    /// The ids of the next `outputs` outputs (those of their centre rows).
+    fn output_ids(&self, outputs: usize) -> Vec<usize> {
+        match self.rows.ids() {
+            [] => Vec::new(),
+            ids => ids[PAD..PAD + outputs].to_vec(),
+        }
+    }
+
+    /// Drops the rows no later output needs after `outputs` outputs.
+    fn consume(&mut self, outputs: usize) {
+        self.rows.drop_front(outputs);
+        if self.rows.len() == 0 {
+            self.rows = Rows::default();
+        }
+    }
+}
+
+/// The embed conv and its norm, streaming.
+struct EmbedStream {
+    backbone: Arc<Backbone>,
+    input: ZeroPadded,
+}
+
+impl EmbedStream {
+    fn compute(&mut self, out: &mut Rows) -> Result<()> {
+        let outputs = self.input.ready();
+        if outputs == 0 {
+            return Ok(());
+        }
+        let rows = &self.input.rows;
+        let width = rows.width();
+        let mut windows = Vec::with_capacity(rows.channels() * outputs * KERNEL * width);
+        for n in 0..rows.channels() {
+            for t in 0..outputs {
+                windows.extend_from_slice(rows.rows(n, t..t + KERNEL));
+            }
+        }
+        let y = self.backbone.embed.forward(&windows)?;
+        let mut y = Rows::new(
+            y,
+            rows.channels(),
+            self.backbone.config.dim,
+            self.input.output_ids(outputs),
+        );
+        self.backbone.norm.apply_rows(&mut y);
+        out.append(&y);
+        self.input.consume(outputs);
+        Ok(())
+    }
+}
+
+impl StreamingModule for EmbedStream {
+    fn step(&mut self, x: &Rows, out: &mut Rows) -> Result<()> {
+        self.input.push(x);
+        self.compute(out)
+    }
+
+    fn flush(&mut self, out: &mut Rows) -> Result<()> {
+        self.input.finish();
+        self.compute(out)
+    }
+
+    fn reset(&mut self) {
+        self.input = ZeroPadded::new();
+    }
+}
+
+/// One ConvNeXt block, streaming.
+struct ConvNeXtStream {
+    block: Arc<ConvNeXtBlock>,
+    input: ZeroPadded,
+}
+
+impl ConvNeXtStream {
+    fn compute(&mut self, out: &mut Rows) -> Result<()> {
+        let outputs = self.input.ready();
+        if outputs == 0 {
+            return Ok(());
+        }
+        let block = &self.block;
+        let rows = &self.input.rows;
+        let (channels, dim) = (rows.channels(), rows.width());
+        let ids = self.input.output_ids(outputs);
+        let mut y = vec![0f32; channels * outputs * dim];
+        for (n, y) in y.chunks_exact_mut(outputs * dim).enumerate() {
+            for (t, out) in y.chunks_exact_mut(dim).enumerate() {
+                out.copy_from_slice(&block.dw_bias);
+                for k in 0..KERNEL {
+                    let input = rows.rows(n, t + k..t + k + 1);
+                    let taps = &block.dw_taps[k * dim..(k + 1) * dim];
+                    for ((o, &v), &w) in out.iter_mut().zip(input).zip(taps) {
+                        *o += v * w;
+                    }
+                }
+                block.norm.apply(out, ids.get(t).copied().unwrap_or(0));
+            }
+        }
+        let mut hidden = block.pw1.forward(&y)?;
+        hidden.iter_mut().for_each(|v| *v = gelu(*v));
+        let mut y = block.pw2.forward(&hidden)?;
+        for (n, y) in y.chunks_exact_mut(outputs * dim).enumerate() {
+            let residual = rows.rows(n, PAD..PAD + outputs);
+            for ((o, &r), &g) in y
+                .iter_mut()
+                .zip(residual)
+                .zip(block.gamma.iter().cycle())
+            {
+                *o = r + *o * g;
+            }
+        }
+        out.append(&Rows::new(y, channels, dim, ids));
+        self.input.consume(outputs);
+        Ok(())
+    }
+}
+
+impl StreamingModule for ConvNeXtStream {
+    fn step(&mut self, x: &Rows, out: &mut Rows) -> Result<()> {
+        self.input.push(x);
+        self.compute(out)
+    }
+
+    fn flush(&mut self, out: &mut Rows) -> Result<()> {
+        self.input.finish();
+        self.compute(out)
+    }
+
+    fn reset(&mut self) {
+        self.input = ZeroPadded::new();
+    }
+}
+
+/// The backbone streaming: feature rows (with their bandwidth ids for the EnCodec variant) in,
+/// hidden rows out, [`LOOKAHEAD`] frames behind.
+pub struct BackboneStream {
+    backbone: Arc<Backbone>,
+    embed: EmbedStream,
+    blocks: Vec<ConvNeXtStream>,
+}
+
+impl BackboneStream {
+    pub fn new(backbone: Arc<Backbone>) -> Self {
+        Self {
+            embed: EmbedStream {
+                backbone: backbone.clone(),
+                input: ZeroPadded::new(),
+            },
+            blocks: backbone
+                .blocks
+                .iter()
+                .map(|block| ConvNeXtStream {
+                    block: block.clone(),
+                    input: ZeroPadded::new(),
+                })
+                .collect(),
+            backbone,
+        }
+    }
+
+    fn run(&mut self, x: &Rows, flush: bool, out: &mut Rows) -> Result<()> {
+        if x.width() != 0 && x.width() != self.backbone.config.input_channels {
+            return Err(ModelError::Input(format!(
+                "features of {} values per frame for a backbone of {} inputs",
+                x.width(),
+                self.backbone.config.input_channels
+            )));
+        }
+        if !x.is_empty() && self.backbone.needs_ids() && x.ids().is_empty() {
+            return Err(ModelError::Input(
+                "the EnCodec variant needs a bandwidth id per frame".into(),
+            ));
+        }
+        let mut x = pass(&mut self.embed, x, flush)?;
+        for block in &mut self.blocks {
+            x = pass(block, &x, flush)?;
+        }
+        self.backbone.final_norm.apply_rows(&mut x);
+        out.append(&x);
+        Ok(())
+    }
+}
+
+impl StreamingModule for BackboneStream {
+    fn step(&mut self, x: &Rows, out: &mut Rows) -> Result<()> {
+        self.run(x, false, out)
+    }
+
+    fn flush(&mut self, out: &mut Rows) -> Result<()> {
+        self.run(&Rows::default(), true, out)
+    }
+
+    fn reset(&mut self) {
+        self.embed.reset();
+        self.blocks.iter_mut().for_each(ConvNeXtStream::reset);
+    }
+}
+
+/// GELU with the exact erf, as candle's `gelu_erf`.
+fn gelu(v: f32) -> f32 {
+    (candle_core::cpu::erf::erf_f32(v * std::f32::consts::FRAC_1_SQRT_2) + 1.0) * 0.5 * v
 }

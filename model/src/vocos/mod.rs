@@ -17,11 +17,12 @@ pub use backbone::Backbone;
 pub use config::{FeatureConfig, VocosConfig};
 pub use features::{CodebookFeatures, MelFeatures};
 pub use head::IstftHead;
-pub use streaming::{StreamWeights, VocosStream};
+pub use streaming::VocosStream;
 
 use crate::checkpoint::Checkpoint;
 use crate::encodec::check_audio;
 use crate::error::{ModelError, Result};
+use crate::streaming::{Rows, StreamingModule, pass};
 
 /// Codebook size of EnCodec 24 kHz.
 const ENCODEC_BINS: usize = 1024;
@@ -40,11 +41,8 @@ pub enum Frontend {
 pub struct Vocos {
     pub config: VocosConfig,
     pub frontend: Frontend,
-    pub backbone: Backbone,
-    pub head: IstftHead,
-    /// The backbone and head weights in the forms [`VocosStream`] computes with.
-    pub streaming: StreamWeights,
-    source: PathBuf,
+    pub backbone: Arc<Backbone>,
+    pub head: Arc<IstftHead>,
 }
 
 impl Vocos {
@@ -81,20 +79,12 @@ impl Vocos {
             }
             FeatureConfig::Mel(mel) => Frontend::Mel(MelFeatures::load(ckpt, mel)?),
         };
-        let backbone = Backbone::load(ckpt, &config.backbone)?;
-        let head = IstftHead::load(ckpt, &config.head)?;
         Ok(Self {
-            streaming: StreamWeights::new(&backbone, &head)?,
-            backbone,
-            head,
+            backbone: Arc::new(Backbone::load(ckpt, &config.backbone)?),
+            head: Arc::new(IstftHead::load(ckpt, &config.head)?),
             frontend,
             config,
-            source: ckpt.path().to_owned(),
         })
-    }
-
-    pub fn source(&self) -> &Path {
-        &self.source
     }
 
     pub fn is_mel(&self) -> bool {
@@ -157,28 +147,46 @@ impl Vocos {
         }
     }
 
-    /// Backbone hidden states `(T, dim)` of features `(1, C, T)`; `bandwidth_id` is required by
-    /// the EnCodec variant and ignored by the mel variant.
-    pub fn backbone(&self, features: &Tensor, bandwidth_id: Option<usize>) -> Result<Tensor> {
+    /// Features `(1, C, T)` as frame-major rows with the bandwidth id of every frame
+    /// (`bandwidth_id` is required by the EnCodec variant and ignored by the mel variant).
+    fn feature_rows(&self, features: &Tensor, bandwidth_id: Option<usize>) -> Result<Rows> {
         let frames = features.dim(2)?;
         let ids = match (&self.frontend, bandwidth_id) {
-            (Frontend::Encodec { bandwidths, .. }, Some(id)) if id < bandwidths.len() => Some(
-                Tensor::from_vec(vec![id as u32; frames], frames, &Device::Cpu)?,
-            ),
-            (Frontend::Encodec { .. }, _) => {
-                return Err(ModelError::Input(format!(
-                    "bandwidth id {bandwidth_id:?} is not valid for this Vocos"
-                )));
+            (Frontend::Encodec { .. }, Some(id)) => {
+                self.codebooks_for_id(id)?;
+                vec![id; frames]
             }
-            (Frontend::Mel(_), _) => None,
+            (Frontend::Encodec { .. }, None) => {
+                return Err(ModelError::Input(
+                    "the EnCodec variant needs a bandwidth id".into(),
+                ));
+            }
+            (Frontend::Mel(_), _) => Vec::new(),
         };
-        self.backbone.forward(features, ids.as_ref())
+        let width = features.dim(1)?;
+        let data = features.squeeze(0)?.t()?.flatten_all()?.to_vec1::<f32>()?;
+        Ok(Rows::new(data, 1, width, ids))
+    }
+
+    /// Backbone hidden states `(T, dim)` of features `(1, C, T)`: the backbone stream given
+    /// every frame and flushed.
+    pub fn backbone(&self, features: &Tensor, bandwidth_id: Option<usize>) -> Result<Tensor> {
+        let rows = self.feature_rows(features, bandwidth_id)?;
+        let mut stream = backbone::BackboneStream::new(self.backbone.clone());
+        let hidden = pass(&mut stream, &rows, true)?;
+        let shape = (hidden.len(), hidden.width());
+        Ok(Tensor::from_slice(hidden.data(), shape, &Device::Cpu)?)
     }
 
     /// `Vocos.decode`: features `(1, C, T)` -> audio (`T * hop` samples for `same` padding,
-    /// `(T - 1) * hop` for `center`).
+    /// `(T - 1) * hop` for `center`): a [`VocosStream`] given every frame and flushed.
     pub fn decode(&self, features: &Tensor, bandwidth_id: Option<usize>) -> Result<Vec<f32>> {
-        self.head.forward(&self.backbone(features, bandwidth_id)?)
+        let rows = self.feature_rows(features, bandwidth_id)?;
+        let mut stream = VocosStream::new(self, 1)?;
+        let mut audio = Rows::default();
+        stream.step(&rows, &mut audio)?;
+        stream.flush(&mut audio)?;
+        Ok(audio.take_data())
     }
 
     /// Decodes EnCodec codes `(K, T)` at `bandwidth_id` (`Vocos.decode(codes_to_features(codes))`).
