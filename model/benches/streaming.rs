@@ -17,6 +17,7 @@ use vocos_dsp::overlap_add::StreamingOverlapAdd;
 use vocos_model::codec_stream::CodecStream;
 use vocos_model::encodec::{Encodec, EncoderStream};
 use vocos_model::mel_stream::MelStream;
+use vocos_model::streaming::{Rows, StreamingModule};
 use vocos_model::vocos::{Frontend, Vocos, VocosStream};
 
 const SECONDS: usize = 20;
@@ -110,14 +111,13 @@ fn main() {
     );
     let right = right_channel(&audio);
 
-    let mut latents = Vec::new();
+    let mut latent = Rows::default();
     for (label, channels, frames) in configurations(&audio, &right) {
-        let mut encoder = EncoderStream::new(encodec.clone(), channels.len());
-        latents.clear();
+        let mut encoder = EncoderStream::new(encodec.encoder(), channels.len());
+        latent.clear();
         let r = rtf_channels(&channels, frames * hop, |pieces| {
-            if let Some(l) = encoder.push(pieces).unwrap() {
-                latents.push(l.get(0).unwrap());
-            }
+            let piece = Rows::new(pieces.concat(), pieces.len(), 1, Vec::new());
+            encoder.step(&piece, &mut latent).unwrap();
         });
         row(
             &format!("EnCodec encoder, {label}"),
@@ -125,15 +125,16 @@ fn main() {
             "enc_q@6 15.3x (whole file)",
         );
     }
-    let latent = Tensor::cat(&latents, 0).unwrap();
-    let frames = latent.dim(0).unwrap();
+    // The first channel's frames.
+    let frames = latent.len();
+    let latent = latent.channel(0).to_vec();
+    let width = latent.len() / frames;
 
     for (id, kbps) in KBPS.iter().enumerate() {
         let n_q = vocos.codebooks_for_id(id).unwrap();
         let r = rtf(|| {
-            for t in 0..frames {
-                let frame = latent.narrow(0, t, 1).unwrap();
-                encodec.quantizer().encode_frames(&frame, &[n_q]).unwrap();
+            for frame in latent.chunks(width) {
+                encodec.quantizer().encode_frames(frame, &[n_q]).unwrap();
             }
         });
         row(&format!("RVQ at {kbps} kbps ({n_q} codebooks)"), r, "");
@@ -147,11 +148,12 @@ fn main() {
         .map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5)
         .collect();
     for (id, kbps) in KBPS.iter().enumerate() {
-        let mut stream = VocosStream::new(vocos.clone(), 1).unwrap();
-        let mut out = [Vec::new()];
+        let mut stream = VocosStream::new(&vocos, 1).unwrap();
+        let mut out = Rows::default();
         let r = rtf(|| {
             for frame in features.chunks(dim) {
-                stream.push_frames(frame, Some(&[id]), &mut out).unwrap();
+                let frame = Rows::new(frame.to_vec(), 1, dim, vec![id]);
+                stream.step(&frame, &mut out).unwrap();
             }
         });
         row(
@@ -161,16 +163,14 @@ fn main() {
         );
     }
     for (label, channels, per_call) in [("mono, 4 frames", 1, 4), ("stereo, 4 frames", 2, 4)] {
-        let mut stream = VocosStream::new(vocos.clone(), channels).unwrap();
-        let mut out = vec![Vec::new(); channels];
-        let ids = [3; 4];
+        let mut stream = VocosStream::new(&vocos, channels).unwrap();
+        let mut out = Rows::default();
         let r = rtf(|| {
             for chunk in features.chunks(per_call * dim) {
                 let both: Vec<f32> = (0..channels).flat_map(|_| chunk.iter().copied()).collect();
                 let n = chunk.len() / dim;
-                stream
-                    .push_frames(&both, Some(&ids[..n]), &mut out)
-                    .unwrap();
+                let frames = Rows::new(both, channels, dim, vec![3; n]);
+                stream.step(&frames, &mut out).unwrap();
             }
         });
         row(

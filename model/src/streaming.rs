@@ -187,9 +187,14 @@ impl Rows {
     /// Each channel's rows `1..=pad` reflected in front of its rows (encodec
     /// `pad1d(mode='reflect')` on the left). Needs `len > pad`.
     pub fn reflect_left(&mut self, pad: usize) {
-        assert!(self.len > pad, "reflection needs more rows than the padding");
+        assert!(
+            self.len > pad,
+            "reflection needs more rows than the padding"
+        );
         let mut padded = Rows::empty(self.channels, self.width);
-        padded.data.reserve(self.data.len() + self.channels * pad * self.width);
+        padded
+            .data
+            .reserve(self.data.len() + self.channels * pad * self.width);
         for n in 0..self.channels {
             for r in (1..=pad).rev() {
                 padded.data.extend_from_slice(self.rows(n, r..r + 1));
@@ -208,7 +213,10 @@ impl Rows {
         if pad == 0 {
             return;
         }
-        assert!(self.len > pad, "reflection needs more rows than the padding");
+        assert!(
+            self.len > pad,
+            "reflection needs more rows than the padding"
+        );
         let mut tail = Rows::empty(self.channels, self.width);
         for n in 0..self.channels {
             for i in 0..pad {

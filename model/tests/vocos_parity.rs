@@ -51,7 +51,11 @@ fn encodec_variant_stages_match_reference_at_every_bandwidth() {
             &floats(&g, &format!("backbone_{id}")),
         );
         if id == 0 {
-            assert_close("head linear id 0", &head_linear(&vocos, &hidden), &floats(&g, "head_0"));
+            assert_close(
+                "head linear id 0",
+                &head_linear(&vocos, &hidden),
+                &floats(&g, "head_0"),
+            );
         }
         let audio = vocos.decode(&features, Some(id)).unwrap();
         assert_close(
@@ -182,7 +186,11 @@ fn mel_variant_stages_match_reference() {
     let mel = vocos.mel_features(&floats(&g, "audio")).unwrap();
     let hidden = vocos.backbone(&mel, None).unwrap();
     assert_close("mel backbone", &to_vec(&hidden), &floats(&g, "backbone"));
-    assert_close("mel head linear", &head_linear(&vocos, &hidden), &floats(&g, "head"));
+    assert_close(
+        "mel head linear",
+        &head_linear(&vocos, &hidden),
+        &floats(&g, "head"),
+    );
 }
 
 #[test]

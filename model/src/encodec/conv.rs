@@ -109,10 +109,7 @@ impl WeightNormConv1d {
         let weight = v
             .broadcast_mul(&g.broadcast_div(&norm)?)?
             .to_dtype(DType::F32)?;
-        let taps = weight
-            .permute((0, 2, 1))?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
+        let taps = weight.permute((0, 2, 1))?.flatten_all()?.to_vec1::<f32>()?;
         let panels = Panels::new(&taps, &bias.to_vec1::<f32>()?, kernel * in_channels);
         Ok(Self {
             spec,
@@ -192,7 +189,9 @@ impl ConvStream {
         }
         let (channels, len) = (self.pending.channels(), self.pending.len());
         let outputs = self.conv.outputs(len);
-        let y = self.conv.convolve_channels(self.pending.data(), channels, len);
+        let y = self
+            .conv
+            .convolve_channels(self.pending.data(), channels, len);
         out.append(&Rows::new(y, channels, spec.out_channels, Vec::new()));
         self.pending.drop_front(outputs * spec.stride);
     }

@@ -170,7 +170,11 @@ impl StreamingModule for LstmStream {
 
     fn reset(&mut self) {
         for state in &mut self.states {
-            state.h.iter_mut().chain(&mut state.c).for_each(|v| v.fill(0.0));
+            state
+                .h
+                .iter_mut()
+                .chain(&mut state.c)
+                .for_each(|v| v.fill(0.0));
         }
     }
 }

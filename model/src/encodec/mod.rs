@@ -130,9 +130,11 @@ impl Encodec {
     pub fn encoder_output(&self, audio: &[f32]) -> Result<Tensor> {
         let latent = self.latent(audio)?;
         let frames = latent.len() / self.config.hidden_size;
-        Ok(Tensor::from_vec(latent, (frames, self.config.hidden_size), &Device::Cpu)?
-            .t()?
-            .unsqueeze(0)?)
+        Ok(
+            Tensor::from_vec(latent, (frames, self.config.hidden_size), &Device::Cpu)?
+                .t()?
+                .unsqueeze(0)?,
+        )
     }
 
     /// `EncodecModel.encode` at `kbps`: codes `(n_q, ceil(N / hop))`.

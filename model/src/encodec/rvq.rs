@@ -57,7 +57,8 @@ impl ResidualVectorQuantizer {
                 )?;
                 let norms = embed.sqr()?.sum(D::Minus1)?.to_vec1::<f32>()?;
                 let rows = embed.flatten_all()?.to_vec1::<f32>()?;
-                let dots = Dense::new(&embed, &Tensor::zeros(bins, embed.dtype(), embed.device())?)?;
+                let dots =
+                    Dense::new(&embed, &Tensor::zeros(bins, embed.dtype(), embed.device())?)?;
                 Ok(Codebook {
                     embed,
                     norms,

@@ -124,12 +124,7 @@ impl SeanetEncoder {
             stages.push(DownStage { blocks, down });
             channels *= 2;
         }
-        let lstm = Arc::new(Lstm::load(
-            weights,
-            &next(),
-            channels,
-            cfg.num_lstm_layers,
-        )?);
+        let lstm = Arc::new(Lstm::load(weights, &next(), channels, cfg.num_lstm_layers)?);
         next(); // ELU
         let output_conv = Arc::new(WeightNormConv1d::load(
             weights,

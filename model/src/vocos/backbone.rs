@@ -116,8 +116,14 @@ impl ConvNeXtBlock {
                 dim,
                 cfg.adanorm_num_embeddings,
             )?,
-            pw1: Dense::new(&t("pwconv1.weight", &[inter, dim])?, &t("pwconv1.bias", &[inter])?)?,
-            pw2: Dense::new(&t("pwconv2.weight", &[dim, inter])?, &t("pwconv2.bias", &[dim])?)?,
+            pw1: Dense::new(
+                &t("pwconv1.weight", &[inter, dim])?,
+                &t("pwconv1.bias", &[inter])?,
+            )?,
+            pw2: Dense::new(
+                &t("pwconv2.weight", &[dim, inter])?,
+                &t("pwconv2.bias", &[dim])?,
+            )?,
             gamma: flat(t("gamma", &[dim])?)?,
         })
     }
@@ -164,7 +170,9 @@ impl Backbone {
 }
 
 /// The input rows of one k = 7 conv with zero padding 3 that later outputs still need, with
-/// their ids; starts as the three zero rows of the left padding.
+/// their ids; the first input comes after the three zero rows of the left padding. The rows
+/// are empty only before the first input: computing outputs always leaves the last six rows,
+/// the start of the next window.
 struct ZeroPadded {
     rows: Rows,
 }
@@ -213,9 +221,6 @@ impl ZeroPadded {
     /// Drops the rows no later output needs after `outputs` outputs.
     fn consume(&mut self, outputs: usize) {
         self.rows.drop_front(outputs);
-        if self.rows.len() == 0 {
-            self.rows = Rows::default();
-        }
     }
 }
 
@@ -304,11 +309,7 @@ impl ConvNeXtStream {
         let mut y = block.pw2.forward(&hidden)?;
         for (n, y) in y.chunks_exact_mut(outputs * dim).enumerate() {
             let residual = rows.rows(n, PAD..PAD + outputs);
-            for ((o, &r), &g) in y
-                .iter_mut()
-                .zip(residual)
-                .zip(block.gamma.iter().cycle())
-            {
+            for ((o, &r), &g) in y.iter_mut().zip(residual).zip(block.gamma.iter().cycle()) {
                 *o = r + *o * g;
             }
         }

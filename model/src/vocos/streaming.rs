@@ -10,9 +10,9 @@
 //! One stream runs several channels in step (same frames, same bandwidth ids): every layer is
 //! one matrix product over all channels' frames, so the weights are read once per step.
 
-use super::{Frontend, Vocos};
 use super::backbone::BackboneStream;
 use super::head::HeadStream;
+use super::{Frontend, Vocos};
 use crate::error::{ModelError, Result};
 use crate::streaming::{Rows, StreamingModule, pass};
 
