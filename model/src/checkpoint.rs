@@ -98,14 +98,6 @@ impl Checkpoint {
         self.tensors.get(name).map(Tensor::dims)
     }
 
-    /// A view that prepends `prefix` to every name, e.g. `with_prefix("backbone.")`.
-    pub fn with_prefix(&self, prefix: &str) -> Prefixed<'_> {
-        Prefixed {
-            checkpoint: self,
-            prefix: prefix.to_owned(),
-        }
-    }
-
     /// Tensor `name` as contiguous f32 of exactly `shape`. Half-precision and f64 tensors are
     /// widened/narrowed to f32; integer tensors are a dtype error; NaN/Inf values are an error.
     pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
@@ -166,49 +158,6 @@ impl Checkpoint {
             });
         }
         self.tensor(name, &dims)
-    }
-}
-
-/// A [`Checkpoint`] seen through a name prefix; errors report the full name in the file.
-#[derive(Clone)]
-pub struct Prefixed<'a> {
-    checkpoint: &'a Checkpoint,
-    prefix: String,
-}
-
-impl Prefixed<'_> {
-    /// A view with `sub` appended to this view's prefix.
-    pub fn with_prefix(&self, sub: &str) -> Self {
-        Self {
-            checkpoint: self.checkpoint,
-            prefix: format!("{}{sub}", self.prefix),
-        }
-    }
-
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
-    pub fn path(&self) -> &Path {
-        self.checkpoint.path()
-    }
-
-    pub fn contains(&self, name: &str) -> bool {
-        self.checkpoint.contains(&self.full_name(name))
-    }
-
-    /// [`Checkpoint::tensor`] of `prefix + name`.
-    pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        self.checkpoint.tensor(&self.full_name(name), shape)
-    }
-
-    /// [`Checkpoint::tensor_of_rank`] of `prefix + name`.
-    pub fn tensor_of_rank(&self, name: &str, rank: usize) -> Result<Tensor> {
-        self.checkpoint.tensor_of_rank(&self.full_name(name), rank)
-    }
-
-    fn full_name(&self, name: &str) -> String {
-        format!("{}{name}", self.prefix)
     }
 }
 

@@ -207,9 +207,4 @@ impl EncodecConfig {
         let bits_per_frame = (self.codebook_size as f64).log2() * self.frame_rate() as f64;
         ((f64::from(kbps) * 1000.0 / bits_per_frame).floor() as usize).max(1)
     }
-
-    /// Width of the LSTM and of the last strided conv: `num_filters * 2^len(ratios)`.
-    pub fn lstm_width(&self) -> usize {
-        self.num_filters << self.upsampling_ratios.len()
-    }
 }

@@ -1,4 +1,4 @@
-//! The AVX-512 kernel of [`Panels::apply`]: tiles of up to [`ROWS`] rows x two panels (32
+//! The AVX-512 kernel of [`Panels::forward_rows`]: tiles of up to [`ROWS`] rows x two panels (32
 //! outputs) accumulate in 24 of the 32 vector registers; per input, two weight vectors are
 //! loaded and each row's input value is broadcast into two fused multiply-adds. The form with
 //! f64 sums accumulates short f32 blocks and adds them in f64 (see [`tile_f64`]).

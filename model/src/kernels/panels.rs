@@ -68,8 +68,37 @@ impl RowLayout {
 #[repr(C, align(64))]
 pub struct Lane(pub [f32; PANEL]);
 
-/// `W` `(outputs, inputs)` and bias, packed for [`Panels::apply`].
+/// The kernel a [`Panels`] runs, chosen once when it is built: the widest vector unit the CPU
+/// has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Isa {
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    #[cfg(target_arch = "x86_64")]
+    Avx2Fma,
+    Portable,
+}
+
+impl Isa {
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Isa::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Isa::Avx2Fma;
+            }
+        }
+        Isa::Portable
+    }
+}
+
+/// `W` `(outputs, inputs)` and bias, packed for [`Panels::forward_rows`].
 pub struct Panels {
+    isa: Isa,
     inputs: usize,
     outputs: usize,
     /// Panel `p`, input `i` at `p * inputs + i`: lane `j` is `W[p * PANEL + j, i]`, zero past
@@ -99,6 +128,7 @@ impl Panels {
             lanes[p].0[j] = b;
         }
         Self {
+            isa: Isa::detect(),
             inputs,
             outputs,
             packed,
@@ -131,24 +161,26 @@ impl Panels {
             return y;
         }
         assert!(layout.end(self.inputs) <= x.len(), "rows outside x");
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F; every row lies inside `x` (checked above).
-            unsafe {
+        match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Isa::detect` found AVX-512F on this CPU; every row lies inside `x`
+            // (checked above).
+            Isa::Avx512 => unsafe {
                 if f64_sums {
                     super::avx512::panels_apply_f64(self, x, layout, &mut y);
                 } else {
                     super::avx512::panels_apply(self, x, layout, &mut y);
                 }
-            }
-            return y;
-        }
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU has AVX2 and FMA; every row lies inside `x` (checked above).
-            unsafe { super::avx2::panels_apply(self, x, layout, &mut y, f64_sums) };
-            return y;
+                return y;
+            },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Isa::detect` found AVX2 and FMA on this CPU; every row lies inside `x`
+            // (checked above).
+            Isa::Avx2Fma => unsafe {
+                super::avx2::panels_apply(self, x, layout, &mut y, f64_sums);
+                return y;
+            },
+            Isa::Portable => {}
         }
         if f64_sums {
             portable_apply_f64(self, x, layout, &mut y);
@@ -309,11 +341,26 @@ mod tests {
     /// are and are not whole panels, odd and even panel counts, short and long inputs; dense
     /// rows, and overlapping rows in two groups (the windows of a strided conv on two channels).
     #[test]
-    fn products_match_f64_for_every_tile_shape_and_layout() {
-        for (inputs, outputs) in [(1, 1), (7, 16), (96, 33), (130, 48), (512, 100)] {
+    fn products_match_f64_for_every_tile_shape_and_layout_in_every_kernel_this_cpu_runs() {
+        let mut kernels = vec![Isa::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                kernels.push(Isa::Avx2Fma);
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                kernels.push(Isa::Avx512);
+            }
+        }
+        for (isa, (inputs, outputs)) in kernels.into_iter().flat_map(|isa| {
+            [(1, 1), (7, 16), (96, 33), (130, 48), (512, 100)].map(|shape| (isa, shape))
+        }) {
             let w = values(inputs * outputs, 1 + inputs as u32);
             let b = values(outputs, 7);
-            let panels = Panels::new(&w, &b, inputs);
+            let mut panels = Panels::new(&w, &b, inputs);
+            panels.isa = isa;
             for rows in 1..=30 {
                 let x = values(rows * inputs, rows as u32);
                 check(&panels, &w, &b, &x, RowLayout::dense(rows, inputs));
