@@ -115,19 +115,6 @@ impl LogMel {
             *o = o.max(LOG_FLOOR).ln();
         }
     }
-
-    /// Log-mel features of a whole signal, frame-major: `(1 + N / hop) x n_mels`.
-    pub fn features(&mut self, signal: &[f32]) -> Result<Vec<f32>, StftError> {
-        let padded = self.stft.pad(signal)?;
-        let frames = 1 + signal.len() / self.hop;
-        let n_fft = self.stft.n_fft();
-        let mut out = vec![0f32; frames * self.n_mels];
-        for (t, row) in out.chunks_exact_mut(self.n_mels).enumerate() {
-            let start = t * self.hop;
-            self.frame(&padded[start..start + n_fft], row);
-        }
-        Ok(out)
-    }
 }
 
 #[cfg(test)]

@@ -52,6 +52,17 @@ pub enum ModelError {
     NoWeightsInDir { dir: PathBuf, looked_for: String },
     #[error("invalid input: {0}")]
     Input(String),
+    /// A stream call with another number of channels than the stream has.
+    #[error("{inputs} inputs and {outputs} outputs for a stream of {expected} channels")]
+    Channels {
+        expected: usize,
+        inputs: usize,
+        outputs: usize,
+    },
+    #[error("channels of different lengths ({first} and {other} samples) in one call")]
+    ChannelLengths { first: usize, other: usize },
+    #[error("mel analysis: {0}")]
+    Mel(#[from] vocos_dsp::stft::StftError),
     #[error("inverse STFT: {0}")]
     Istft(#[from] vocos_dsp::istft::IstftError),
     #[error("tensor computation failed: {0}")]
@@ -82,20 +93,4 @@ impl ModelError {
             source: std::io::Error::new(std::io::ErrorKind::NotFound, reason.to_owned()),
         }
     }
-}
-
-/// Checks one push to a stream of `channels` channels: as many inputs and outputs as channels,
-/// all inputs of one length, which it returns.
-pub fn check_channels(audio: &[&[f32]], outputs: usize, channels: usize) -> Result<usize> {
-    if audio.len() != channels || outputs != channels {
-        return Err(ModelError::Input(format!(
-            "{} inputs and {outputs} outputs for a stream of {channels} channels",
-            audio.len()
-        )));
-    }
-    let len = audio.first().map_or(0, |a| a.len());
-    if audio.iter().any(|a| a.len() != len) {
-        return Err(ModelError::Input("channels of different lengths".into()));
-    }
-    Ok(len)
 }

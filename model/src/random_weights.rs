@@ -16,62 +16,12 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 
 use crate::error::{ModelError, Result};
+use crate::vocos::config::{RELEASED_ENCODEC_YAML, RELEASED_MEL_YAML};
 
 const ENCODEC_KEYS: &str = include_str!("random_weights/encodec_24khz_th.txt");
 const VOCOS_ENCODEC_KEYS: &str =
     include_str!("random_weights/vocos_encodec_24khz_pytorch_model_bin.txt");
 const VOCOS_MEL_KEYS: &str = include_str!("random_weights/vocos_mel_24khz_pytorch_model_bin.txt");
-
-/// The official charactr/vocos-encodec-24khz model configuration.
-const VOCOS_ENCODEC_CONFIG: &str = "\
-feature_extractor:
-  class_path: vocos.feature_extractors.EncodecFeatures
-  init_args:
-    encodec_model: encodec_24khz
-    bandwidths: [1.5, 3.0, 6.0, 12.0]
-    train_codebooks: false
-backbone:
-  class_path: vocos.models.VocosBackbone
-  init_args:
-    input_channels: 128
-    dim: 384
-    intermediate_dim: 1152
-    num_layers: 8
-    adanorm_num_embeddings: 4
-head:
-  class_path: vocos.heads.ISTFTHead
-  init_args:
-    dim: 384
-    n_fft: 1280
-    hop_length: 320
-    padding: same
-";
-
-/// The official charactr/vocos-mel-24khz model configuration.
-const VOCOS_MEL_CONFIG: &str = "\
-feature_extractor:
-  class_path: vocos.feature_extractors.MelSpectrogramFeatures
-  init_args:
-    sample_rate: 24000
-    n_fft: 1024
-    hop_length: 256
-    n_mels: 100
-    padding: center
-backbone:
-  class_path: vocos.models.VocosBackbone
-  init_args:
-    input_channels: 100
-    dim: 512
-    intermediate_dim: 1536
-    num_layers: 8
-head:
-  class_path: vocos.heads.ISTFTHead
-  init_args:
-    dim: 512
-    n_fft: 1024
-    hop_length: 256
-    padding: center
-";
 
 /// Written last into a complete folder; its content is the seed.
 const DONE: &str = "random-weights-seed";
@@ -109,13 +59,13 @@ pub fn full_size_models(dir: &Path, seed: u64) -> Result<PathBuf> {
             "vocos_encodec",
             "pytorch_model.bin",
             VOCOS_ENCODEC_KEYS,
-            Some(VOCOS_ENCODEC_CONFIG),
+            Some(RELEASED_ENCODEC_YAML),
         ),
         (
             "vocos_mel",
             "pytorch_model.bin",
             VOCOS_MEL_KEYS,
-            Some(VOCOS_MEL_CONFIG),
+            Some(RELEASED_MEL_YAML),
         ),
     ];
     for (folder, weights, keys, config) in folders {

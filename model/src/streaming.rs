@@ -18,7 +18,7 @@
 //! (independent signals, e.g. left and right), so that each layer runs one matrix product over
 //! all channels' rows and reads its weights once per step.
 
-use crate::error::Result;
+use crate::error::{ModelError, Result};
 
 /// Rows of `width` values of `channels` signals in step, channel-major: channel 0's rows, then
 /// channel 1's. Every channel has the same number of rows. Rows may carry one conditioning id
@@ -94,6 +94,15 @@ impl Rows {
     /// The ids of the rows (empty when unconditioned).
     pub fn ids(&self) -> &[usize] {
         &self.ids
+    }
+
+    /// Gives the rows their ids (one per row).
+    ///
+    /// # Panics
+    /// If `ids` has another length than the rows.
+    pub fn set_ids(&mut self, ids: Vec<usize>) {
+        assert_eq!(ids.len(), self.len, "one id per row");
+        self.ids = ids;
     }
 
     /// Channel `n`'s rows `range`.
@@ -265,6 +274,64 @@ pub fn pass(layer: &mut impl StreamingModule, x: &Rows, flush: bool) -> Result<R
         layer.flush(&mut y)?;
     }
     Ok(y)
+}
+
+/// The start of a whole pipeline's output: silence, one sample for each input sample, until
+/// the pipeline's latency is covered, so that output sample `n` is the processed input sample
+/// `n - latency` from the first call on.
+#[derive(Debug, Clone)]
+pub struct SilentStart {
+    latency: usize,
+    emitted: usize,
+}
+
+impl SilentStart {
+    pub fn new(latency: usize) -> Self {
+        Self {
+            latency,
+            emitted: 0,
+        }
+    }
+
+    pub fn latency(&self) -> usize {
+        self.latency
+    }
+
+    /// Appends to every channel the silence due once `samples_in` input samples have been
+    /// taken (whole frames only: a partial frame gives no output yet).
+    pub fn emit(&mut self, samples_in: usize, out: &mut [Vec<f32>]) {
+        let due = samples_in.min(self.latency).saturating_sub(self.emitted);
+        for out in out.iter_mut() {
+            out.extend(std::iter::repeat_n(0.0, due));
+        }
+        self.emitted += due;
+    }
+
+    pub fn reset(&mut self) {
+        self.emitted = 0;
+    }
+}
+
+/// Checks one call of a stream of `channels` channels: as many inputs and outputs as channels,
+/// all inputs of one length, which it returns.
+pub fn check_channels(audio: &[&[f32]], outputs: usize, channels: usize) -> Result<usize> {
+    if audio.len() != channels || outputs != channels {
+        return Err(ModelError::Channels {
+            expected: channels,
+            inputs: audio.len(),
+            outputs,
+        });
+    }
+    let len = audio.first().map_or(0, |a| a.len());
+    if let Some(other) = audio.iter().map(|a| a.len()).find(|&l| l != len) {
+        return Err(ModelError::ChannelLengths { first: len, other });
+    }
+    Ok(len)
+}
+
+/// Channel-major rows of one sample each from one slice per channel.
+pub fn audio_rows(audio: &[&[f32]]) -> Rows {
+    Rows::new(audio.concat(), audio.len(), 1, Vec::new())
 }
 
 #[cfg(test)]

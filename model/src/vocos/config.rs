@@ -17,6 +17,57 @@ const MAX_ENCODEC_KBPS: f32 = 24.0;
 const MAX_N_FFT: usize = 1 << 15;
 const MAX_N_MELS: usize = 1024;
 
+/// The official charactr/vocos-encodec-24khz model configuration.
+pub const RELEASED_ENCODEC_YAML: &str = "\
+feature_extractor:
+  class_path: vocos.feature_extractors.EncodecFeatures
+  init_args:
+    encodec_model: encodec_24khz
+    bandwidths: [1.5, 3.0, 6.0, 12.0]
+    train_codebooks: false
+backbone:
+  class_path: vocos.models.VocosBackbone
+  init_args:
+    input_channels: 128
+    dim: 384
+    intermediate_dim: 1152
+    num_layers: 8
+    adanorm_num_embeddings: 4
+head:
+  class_path: vocos.heads.ISTFTHead
+  init_args:
+    dim: 384
+    n_fft: 1280
+    hop_length: 320
+    padding: same
+";
+
+/// The official charactr/vocos-mel-24khz model configuration.
+pub const RELEASED_MEL_YAML: &str = "\
+feature_extractor:
+  class_path: vocos.feature_extractors.MelSpectrogramFeatures
+  init_args:
+    sample_rate: 24000
+    n_fft: 1024
+    hop_length: 256
+    n_mels: 100
+    padding: center
+backbone:
+  class_path: vocos.models.VocosBackbone
+  init_args:
+    input_channels: 100
+    dim: 512
+    intermediate_dim: 1536
+    num_layers: 8
+head:
+  class_path: vocos.heads.ISTFTHead
+  init_args:
+    dim: 512
+    n_fft: 1024
+    hop_length: 256
+    padding: center
+";
+
 #[derive(Deserialize)]
 struct Component {
     class_path: String,
@@ -90,6 +141,17 @@ pub struct HeadConfig {
     pub padding: String,
 }
 
+impl HeadConfig {
+    /// `center` padding (mel variant) or `same` (EnCodec variant, and anything else).
+    pub fn istft_padding(&self) -> vocos_dsp::istft::IstftPadding {
+        if self.padding == "center" {
+            vocos_dsp::istft::IstftPadding::Center
+        } else {
+            vocos_dsp::istft::IstftPadding::Same
+        }
+    }
+}
+
 fn default_padding() -> String {
     "same".into()
 }
@@ -102,6 +164,45 @@ pub struct VocosConfig {
 }
 
 impl VocosConfig {
+    /// The configuration of charactr/vocos-encodec-24khz.
+    pub fn released_encodec() -> Self {
+        Self::from_yaml(RELEASED_ENCODEC_YAML, Path::new("vocos-encodec-24khz/config.yaml"))
+            .expect("the released configuration parses")
+    }
+
+    /// The configuration of charactr/vocos-mel-24khz.
+    pub fn released_mel() -> Self {
+        Self::from_yaml(RELEASED_MEL_YAML, Path::new("vocos-mel-24khz/config.yaml"))
+            .expect("the released configuration parses")
+    }
+
+    /// Audio samples per feature frame (320 for the EnCodec variant, 256 for mel).
+    pub fn hop(&self) -> usize {
+        self.head.hop_length
+    }
+
+    /// Samples past a frame's start that the front end needs to finish that frame's features,
+    /// beyond the frame itself: none for EnCodec codes (the causal encoder finishes frame `t` with
+    /// the frame's last sample); for the centred mel window, `n_fft / 2 - hop` (frame `t` ends
+    /// at sample `t * hop + n_fft / 2 - 1`; 256 for the released mel model).
+    pub fn front_end_lookahead(&self) -> usize {
+        match &self.features {
+            FeatureConfig::Encodec { .. } => 0,
+            FeatureConfig::Mel(mel) => (mel.n_fft / 2).saturating_sub(mel.hop_length),
+        }
+    }
+
+    /// Input-to-output delay in samples of the whole stream audio -> features -> Vocos, for
+    /// input pushed in whole frames: the front end's lookahead, the backbone's
+    /// [`LOOKAHEAD`](super::backbone::LOOKAHEAD) frames, and the samples the head's inverse STFT
+    /// trims at the start (output sample `n` waits for hidden frame `floor((n + trim) / hop)`).
+    /// 9120 (28.5 frames) for the released EnCodec variant, 7680 (30 hops) for mel.
+    pub fn stream_latency(&self) -> usize {
+        self.front_end_lookahead()
+            + super::backbone::LOOKAHEAD * self.hop()
+            + vocos_dsp::istft::trim(self.head.istft_padding(), self.head.n_fft, self.hop())
+    }
+
     pub fn from_yaml_file(path: &Path) -> Result<Self> {
         let bytes = read_file(path)?;
         let text = String::from_utf8(bytes).map_err(|e| ModelError::Config {

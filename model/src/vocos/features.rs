@@ -2,11 +2,13 @@
 //! `codes_to_features`), and audio -> log-mel (vocos `MelSpectrogramFeatures`).
 
 use candle_core::{Device, Tensor};
+use vocos_dsp::log_mel_stream::LogMelStream;
 use vocos_dsp::mel::{LogMel, htk_filterbank};
 
 use super::config::MelConfig;
 use crate::checkpoint::Checkpoint;
 use crate::error::{ModelError, Result};
+use crate::streaming::{Rows, StreamingModule};
 
 /// The Vocos checkpoint's own copy of EnCodec codebooks `0..num_q`, stacked `(num_q * bins, D)`.
 pub struct CodebookFeatures {
@@ -129,30 +131,91 @@ impl MelFeatures {
     }
 
     /// A fresh analyser (owns FFT plans and scratch).
-    pub fn analyser(&self) -> Result<LogMel> {
+    fn analyser(&self) -> Result<LogMel> {
         let c = &self.config;
-        LogMel::new(
+        Ok(LogMel::new(
             c.n_fft,
             c.hop_length,
             self.window.clone(),
             self.filterbank.clone(),
             c.n_mels,
-        )
-        .map_err(|e| ModelError::Input(format!("mel analysis: {e}")))
+        )?)
     }
 
-    /// Log-mel features `(1, n_mels, 1 + N / hop)` of `audio`.
+    /// Log-mel features `(1, n_mels, 1 + N / hop)` of `audio`: the front-end stream given the
+    /// whole clip and flushed.
     pub fn features(&self, audio: &[f32]) -> Result<Tensor> {
-        let flat = self
-            .analyser()?
-            .features(audio)
-            .map_err(|e| ModelError::Input(format!("mel analysis: {e}")))?;
-        let frames = flat.len() / self.config.n_mels;
+        let mut stream = MelFrontStream::new(self, 1)?;
+        let mut mel = Rows::default();
+        stream.step(&Rows::new(audio.to_vec(), 1, 1, Vec::new()), &mut mel)?;
+        stream.flush(&mut mel)?;
+        let frames = mel.len();
         Ok(
-            Tensor::from_vec(flat, (frames, self.config.n_mels), &Device::Cpu)?
+            Tensor::from_vec(mel.take_data(), (frames, self.config.n_mels), &Device::Cpu)?
                 .t()?
                 .unsqueeze(0)?
                 .contiguous()?,
         )
+    }
+}
+
+/// The log-mel front end streaming: audio rows (one sample each) of one or more channels in,
+/// mel frames out as soon as their window is complete ([`LogMelStream`]).
+pub struct MelFrontStream {
+    /// Per channel.
+    analysis: Vec<LogMelStream>,
+    n_mels: usize,
+    /// One channel's frames of a call.
+    frames: Vec<f32>,
+}
+
+impl MelFrontStream {
+    pub fn new(features: &MelFeatures, channels: usize) -> Result<Self> {
+        Ok(Self {
+            analysis: (0..channels)
+                .map(|_| Ok(LogMelStream::new(features.analyser()?)))
+                .collect::<Result<_>>()?,
+            n_mels: features.config.n_mels,
+            frames: Vec::new(),
+        })
+    }
+
+    /// Each channel's analysis through `run`, the frames appended to `out` channel by channel.
+    fn each_channel(
+        &mut self,
+        out: &mut Rows,
+        mut run: impl FnMut(usize, &mut LogMelStream, &mut Vec<f32>) -> Result<()>,
+    ) -> Result<()> {
+        let mut data = Vec::new();
+        for (n, analysis) in self.analysis.iter_mut().enumerate() {
+            self.frames.clear();
+            run(n, analysis, &mut self.frames)?;
+            data.extend_from_slice(&self.frames);
+        }
+        if !data.is_empty() {
+            let channels = self.analysis.len();
+            out.append(&Rows::new(data, channels, self.n_mels, Vec::new()));
+        }
+        Ok(())
+    }
+}
+
+impl StreamingModule for MelFrontStream {
+    fn step(&mut self, x: &Rows, out: &mut Rows) -> Result<()> {
+        if x.is_empty() {
+            return Ok(());
+        }
+        self.each_channel(out, |n, analysis, frames| {
+            analysis.push(x.channel(n), frames);
+            Ok(())
+        })
+    }
+
+    fn flush(&mut self, out: &mut Rows) -> Result<()> {
+        self.each_channel(out, |_, analysis, frames| Ok(analysis.finish(frames)?))
+    }
+
+    fn reset(&mut self) {
+        self.analysis.iter_mut().for_each(LogMelStream::reset);
     }
 }

@@ -36,11 +36,7 @@ impl IstftHead {
                 &ckpt.tensor("head.out.bias", &[width])?,
             )?,
             window,
-            padding: if cfg.padding == "center" {
-                IstftPadding::Center
-            } else {
-                IstftPadding::Same
-            },
+            padding: cfg.istft_padding(),
             config: cfg.clone(),
         })
     }

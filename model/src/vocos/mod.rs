@@ -15,20 +15,19 @@ use candle_core::{Device, Tensor};
 
 pub use backbone::Backbone;
 pub use config::{FeatureConfig, VocosConfig};
-pub use features::{CodebookFeatures, MelFeatures};
+pub use features::{CodebookFeatures, MelFeatures, MelFrontStream};
 pub use head::IstftHead;
 pub use streaming::VocosStream;
 
 use crate::checkpoint::Checkpoint;
-use crate::encodec::check_audio;
+use crate::encodec::{EncodecConfig, check_audio};
 use crate::error::{ModelError, Result};
 use crate::streaming::{Rows, StreamingModule, pass};
 
-/// Codebook size of EnCodec 24 kHz.
-const ENCODEC_BINS: usize = 1024;
-/// Kilobits per second carried by one EnCodec codebook (10 bits at 75 Hz).
-const KBPS_PER_CODEBOOK: f32 = 0.75;
 
+/// What turns the input into feature frames. The EnCodec variant's features are the codes of
+/// the released EnCodec 24 kHz (`EncodecConfig::default()`, as vocos' `EncodecFeatures` loads
+/// it), so its bandwidth -> codebooks rule is EnCodec's.
 pub enum Frontend {
     Encodec {
         bandwidths: Vec<f32>,
@@ -61,8 +60,12 @@ impl Vocos {
         let frontend = match &config.features {
             FeatureConfig::Encodec { bandwidths } => {
                 let max_kbps = bandwidths.iter().copied().fold(0.0, f32::max);
-                let codebooks =
-                    CodebookFeatures::load(ckpt, codebooks_for_kbps(max_kbps), ENCODEC_BINS)?;
+                let encodec = EncodecConfig::default();
+                let codebooks = CodebookFeatures::load(
+                    ckpt,
+                    encodec.codebooks_for_bandwidth(max_kbps),
+                    encodec.codebook_size,
+                )?;
                 if codebooks.dim != config.backbone.input_channels {
                     return Err(ModelError::Config {
                         path: ckpt.path().to_owned(),
@@ -115,7 +118,7 @@ impl Vocos {
         match &self.frontend {
             Frontend::Encodec { bandwidths, .. } => bandwidths
                 .get(id)
-                .map(|&kbps| codebooks_for_kbps(kbps))
+                .map(|&kbps| EncodecConfig::default().codebooks_for_bandwidth(kbps))
                 .ok_or_else(|| {
                     ModelError::Input(format!(
                         "bandwidth id {id} out of range 0..{}",
@@ -198,11 +201,6 @@ impl Vocos {
     pub fn resynthesize_mel(&self, audio: &[f32]) -> Result<Vec<f32>> {
         self.decode(&self.mel_features(audio)?, None)
     }
-}
-
-/// EnCodec codebooks for a bandwidth: `max(1, floor(kbps / 0.75))`.
-pub fn codebooks_for_kbps(kbps: f32) -> usize {
-    ((kbps / KBPS_PER_CODEBOOK).floor() as usize).max(1)
 }
 
 /// `(config.yaml, weights)` for a directory or a weights file. A path that does not exist is
