@@ -73,8 +73,14 @@ impl CenteredStft {
         Ok(padded)
     }
 
-    /// Spectrum of the frame of `n_fft` samples starting at `frame_start`, windowed.
+    /// Spectrum of one frame, windowed: the frame is the first `n_fft` samples of `frame` (for
+    /// frame `t`, the padded signal from `t * hop` on; see [`Self::pad`]), and `out` takes its
+    /// `n_fft / 2 + 1` bins.
+    ///
+    /// # Panics
+    /// If `frame` holds fewer than `n_fft` samples, or `out` not `n_fft / 2 + 1` bins.
     pub fn frame_spectrum(&mut self, frame: &[f32], out: &mut [Complex32]) {
+        assert!(frame.len() >= self.n_fft, "a frame needs n_fft samples");
         for ((d, &s), &w) in self.frame.iter_mut().zip(frame).zip(&self.window) {
             *d = s * w;
         }
@@ -91,8 +97,7 @@ impl CenteredStft {
             .map(|t| {
                 let mut out = vec![Complex32::default(); self.n_fft / 2 + 1];
                 let start = t * self.hop;
-                let frame = padded[start..start + self.n_fft].to_vec();
-                self.frame_spectrum(&frame, &mut out);
+                self.frame_spectrum(&padded[start..start + self.n_fft], &mut out);
                 out
             })
             .collect())

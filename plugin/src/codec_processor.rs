@@ -6,7 +6,7 @@ use vocos_model::codec_stream::{CodecStream, LATENCY};
 use vocos_model::error::Result;
 use vocos_model::mel_stream::{MEL_LATENCY, MelStream};
 
-use crate::engine::StreamProcessor;
+use crate::engine::{ProcessError, StreamProcessor};
 use crate::models::{LoadedModel, ModelKind};
 
 /// Frame and latency (24 kHz samples) of each mode; the engine reports the latency even before
@@ -37,8 +37,6 @@ pub struct ModelProcessor {
     latency: usize,
     /// Per channel.
     out: Vec<Vec<f32>>,
-    /// Frames whose stream failed (output silence); counted, never fatal.
-    pub failures: u64,
 }
 
 impl ModelProcessor {
@@ -69,7 +67,6 @@ impl ModelProcessor {
             frames_per_step,
             latency,
             out: vec![Vec::with_capacity(frames_per_step * frame); channels],
-            failures: 0,
         })
     }
 }
@@ -87,21 +84,31 @@ impl StreamProcessor for ModelProcessor {
         self.latency
     }
 
-    fn process_frames(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
+    fn process_frames(
+        &mut self,
+        input: &[&[f32]],
+        output: &mut [&mut [f32]],
+    ) -> std::result::Result<(), ProcessError> {
         self.out.iter_mut().for_each(Vec::clear);
-        let result = match &mut self.stream {
+        match &mut self.stream {
             Stream::Codec(stream) => stream.push(input, &mut self.out),
             Stream::Mel(stream) => stream.push(input, &mut self.out),
-        };
-        for (output, out) in output.iter_mut().zip(&self.out) {
-            // Whole frames in give as many samples out (see the streams' timing docs).
-            if result.is_ok() && out.len() == output.len() {
-                output.copy_from_slice(out);
-            } else {
-                self.failures += 1;
-                output.fill(0.0);
-            }
+        }?;
+        // Whole frames in give as many samples out (see the streams' timing docs).
+        if let Some((output, out)) = output
+            .iter()
+            .zip(&self.out)
+            .find(|(output, out)| output.len() != out.len())
+        {
+            return Err(ProcessError::Length {
+                expected: output.len(),
+                actual: out.len(),
+            });
         }
+        for (output, out) in output.iter_mut().zip(&self.out) {
+            output.copy_from_slice(out);
+        }
+        Ok(())
     }
 
     fn set_bandwidth(&mut self, index: usize) {

@@ -153,15 +153,21 @@ pub fn load(folder: &Path, kind: ModelKind) -> Result<LoadedModel, LoadError> {
 
 type Cache = Mutex<HashMap<PathBuf, Weak<dyn Any + Send + Sync>>>;
 
+/// Weights loaded in this process, by canonical folder. Holds them weakly: the instances that
+/// use them own them, and an entry whose weights were freed is dropped at the next request.
+fn cache() -> &'static Cache {
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
 /// The model at `path`, loaded once per process while anyone holds it.
 fn shared<T: Any + Send + Sync>(
     path: &Path,
     load: fn(&Path) -> vocos_model::error::Result<Arc<T>>,
 ) -> Result<Arc<T>, LoadError> {
-    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
     let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-    let mut entries = cache.lock().unwrap_or_else(|e| e.into_inner());
+    let mut entries = cache().lock().unwrap_or_else(|e| e.into_inner());
+    entries.retain(|_, model| model.strong_count() > 0);
     if let Some(model) = entries
         .get(&key)
         .and_then(Weak::upgrade)
@@ -177,4 +183,111 @@ fn shared<T: Any + Send + Sync>(
     let erased: Arc<dyn Any + Send + Sync> = model.clone();
     entries.insert(key, Arc::downgrade(&erased));
     Ok(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Times [`counted_encodec`] read weights from disk.
+    static ENCODEC_LOADS: AtomicUsize = AtomicUsize::new(0);
+
+    fn counted_encodec(path: &Path) -> vocos_model::error::Result<Arc<Encodec>> {
+        ENCODEC_LOADS.fetch_add(1, Ordering::SeqCst);
+        Encodec::load(path)
+    }
+
+    /// A model folder of the tiny test models, copied (not linked) so that its canonical paths,
+    /// the cache's keys, are this test's own.
+    fn tiny_model_folder(name: &str) -> PathBuf {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/tiny");
+        let folder = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&folder);
+        for (dir, fixture) in [
+            (ENCODEC_DIR, "encodec_th"),
+            (VOCOS_ENCODEC_DIR, "vocos_encodec"),
+            (VOCOS_MEL_DIR, "vocos_mel"),
+        ] {
+            std::fs::create_dir_all(folder.join(dir)).unwrap();
+            for file in std::fs::read_dir(fixtures.join(fixture)).unwrap() {
+                let file = file.unwrap().path();
+                std::fs::copy(&file, folder.join(dir).join(file.file_name().unwrap())).unwrap();
+            }
+        }
+        folder
+    }
+
+    /// Two users of one folder get the same weights from one read; when the last one lets go
+    /// the weights are freed, and the next user reads them again.
+    #[test]
+    fn users_of_one_folder_share_one_load_until_the_last_lets_go() {
+        let folder = tiny_model_folder("vocos-shared-weights");
+        let encodec_dir = folder.join(ENCODEC_DIR);
+        let first = shared(&encodec_dir, counted_encodec).unwrap();
+        let second = shared(&encodec_dir, counted_encodec).unwrap();
+        assert!(Arc::ptr_eq(&first, &second), "one Arc for both users");
+        assert_eq!(
+            ENCODEC_LOADS.load(Ordering::SeqCst),
+            1,
+            "one read from disk"
+        );
+        // What an instance asks for (`load`) goes through the same cache, for every model the
+        // mode needs: the codec's Vocos too, and the same folder named another way.
+        let codec = load(&folder, ModelKind::Codec).unwrap();
+        let again = load(
+            &folder.join(".").join(ENCODEC_DIR).join(".."),
+            ModelKind::Codec,
+        )
+        .unwrap();
+        let (
+            LoadedModel::Codec { encodec, vocos },
+            LoadedModel::Codec {
+                encodec: encodec_again,
+                vocos: vocos_again,
+            },
+        ) = (&codec, &again)
+        else {
+            panic!("the codec mode loads the codec");
+        };
+        assert!(Arc::ptr_eq(encodec, &first) && Arc::ptr_eq(encodec_again, &first));
+        assert!(Arc::ptr_eq(vocos, vocos_again));
+        assert_eq!(ENCODEC_LOADS.load(Ordering::SeqCst), 1);
+
+        let freed_encodec = Arc::downgrade(&first);
+        let freed_vocos = Arc::downgrade(vocos);
+        drop((first, second, codec));
+        assert!(freed_encodec.upgrade().is_some(), "a user still holds them");
+        drop(again);
+        assert!(
+            freed_encodec.upgrade().is_none(),
+            "the EnCodec weights are freed"
+        );
+        assert!(
+            freed_vocos.upgrade().is_none(),
+            "the Vocos weights are freed"
+        );
+
+        let reloaded = shared(&encodec_dir, counted_encodec).unwrap();
+        assert_eq!(
+            ENCODEC_LOADS.load(Ordering::SeqCst),
+            2,
+            "read again after the last user"
+        );
+        let key = std::fs::canonicalize(&encodec_dir).unwrap();
+        let entries = cache().lock().unwrap();
+        let cached = entries[&key].upgrade().unwrap();
+        assert!(Arc::ptr_eq(
+            &cached.downcast::<Encodec>().unwrap(),
+            &reloaded
+        ));
+        let vocos_key = std::fs::canonicalize(folder.join(VOCOS_ENCODEC_DIR)).unwrap();
+        assert!(
+            !entries.contains_key(&vocos_key),
+            "the entry of freed weights is dropped"
+        );
+        drop(entries);
+        std::fs::remove_dir_all(&folder).unwrap();
+    }
 }

@@ -1,8 +1,8 @@
 //! The nice-plug plugin "Vocos Codec": host audio through the real-time [`Engine`].
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 
 use nice_plug::prelude::*;
 use nice_plug_egui::EguiEditorState;
@@ -147,6 +147,11 @@ impl Plugin for VocosCodec {
                 self.status.underruns.store(0, Ordering::Relaxed);
                 self.status.broken_input_blocks.store(0, Ordering::Relaxed);
                 self.status.model_resets.store(0, Ordering::Relaxed);
+                *self
+                    .status
+                    .failures
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = engine.failures();
                 self.status
                     .ignores_transport
                     .store(false, Ordering::Relaxed);

@@ -1,9 +1,9 @@
 //! What the editor shows, written by the audio thread (atomics only) and by the main thread.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::engine::MODEL_RATE;
+use crate::engine::{Failures, MODEL_RATE};
 
 /// Shown while no model is loaded: the plugin then outputs the latency-compensated dry signal.
 pub const NO_MODEL: &str = "No model loaded: the output is the input, delayed by the latency.";
@@ -30,6 +30,9 @@ pub struct Status {
     pub active_latency: AtomicUsize,
     /// Model state in words. Never touched by the audio thread.
     pub model: Mutex<String>,
+    /// The failed steps of the engine of the current (or last) activation, replaced at each
+    /// activation. Never touched by the audio thread.
+    pub failures: Mutex<Arc<Failures>>,
 }
 
 impl Default for Status {
@@ -44,16 +47,29 @@ impl Default for Status {
             active_model: AtomicUsize::new(usize::MAX),
             active_latency: AtomicUsize::new(usize::MAX),
             model: Mutex::new(NO_MODEL.to_owned()),
+            failures: Mutex::default(),
         }
     }
 }
 
 impl Status {
-    /// What went wrong with the audio in the current activation, in words, if anything.
+    /// What went wrong with the audio in the current activation, in words, if anything. Locks:
+    /// for the editor, never on the audio thread.
     pub fn audio_problems(&self) -> Option<String> {
         let broken = self.broken_input_blocks.load(Ordering::Relaxed);
         let resets = self.model_resets.load(Ordering::Relaxed);
+        let failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let mut problems = Vec::new();
+        if let Some(reason) = failures.reason() {
+            problems.push(format!(
+                "processing failed in {} steps, played as silence; last: {reason}",
+                failures.steps()
+            ));
+        }
         if broken > 0 {
             problems.push(format!(
                 "the input held NaN, infinite or out-of-range samples in {broken} blocks: played \

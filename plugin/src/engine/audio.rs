@@ -13,7 +13,7 @@ use vocos_dsp::delay::DelayLine;
 use super::pace::PaceDetector;
 use super::transport::{FrameGrid, Playhead, TransportFollower};
 use super::worker::{Links, Worker};
-use super::{Control, EngineError, EngineSetup, Plan, Shared, StreamProcessor};
+use super::{Control, EngineError, EngineSetup, Failures, Plan, Shared, StreamProcessor};
 
 /// Longest the audio thread waits for the worker in one `process` call when asked to wait,
 /// before it gives up on a worker that stopped answering and plays an underrun.
@@ -210,6 +210,12 @@ impl Engine {
     /// stream no longer restarts with playback (see [`Self::follow_transport`]).
     pub fn ignores_transport(&self) -> bool {
         self.transport.gave_up()
+    }
+
+    /// The worker's failed steps, for the main thread and the editor: the handle outlives the
+    /// engine.
+    pub fn failures(&self) -> Arc<Failures> {
+        self.shared.failures.clone()
     }
 
     /// Times the processor produced non-finite output and was reset, since start.

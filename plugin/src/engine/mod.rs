@@ -26,11 +26,12 @@ mod processor;
 mod transport;
 mod worker;
 
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 pub use audio::Engine;
 pub use plan::{EngineSetup, Plan};
-pub use processor::{MODEL_RATE, Passthrough, StreamProcessor};
+pub use processor::{MODEL_RATE, Passthrough, ProcessError, StreamProcessor};
 pub use transport::Playhead;
 
 /// Messages from the audio thread to the worker. Positions count host frames (one sample per
@@ -61,6 +62,40 @@ pub(crate) struct Shared {
     broken_input_blocks: AtomicU64,
     /// Times the worker reset a processor that produced non-finite output.
     model_resets: AtomicU64,
+    /// Steps that failed; shared beyond the engine with whoever shows them.
+    failures: Arc<Failures>,
+}
+
+/// The worker's failed steps (a model or resampler error: played as silence), for the editor.
+/// Written by the worker, read by the GUI; the audio thread never touches it.
+#[derive(Debug, Default)]
+pub struct Failures {
+    /// Steps that failed since the engine started.
+    steps: AtomicU64,
+    /// Times a failure was logged: the first failure, then the first after each stream restart
+    /// or processor replacement.
+    logged: AtomicU64,
+    /// The last failure's reason in words; the worker replaces it only when the reason changes,
+    /// so a failing model does not allocate per step.
+    reason: Mutex<String>,
+}
+
+impl Failures {
+    /// Steps that failed since the engine started.
+    pub fn steps(&self) -> u64 {
+        self.steps.load(Ordering::Relaxed)
+    }
+
+    /// Times a failure was logged (at most once per stream and processor).
+    pub fn logged(&self) -> u64 {
+        self.logged.load(Ordering::Relaxed)
+    }
+
+    /// The last failure's reason, `None` while no step failed. Locks: never on the audio thread.
+    pub fn reason(&self) -> Option<String> {
+        let reason = self.reason.lock().unwrap_or_else(PoisonError::into_inner);
+        (!reason.is_empty()).then(|| reason.clone())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

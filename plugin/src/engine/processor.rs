@@ -3,6 +3,8 @@
 //! them.
 
 use vocos_dsp::delay::DelayLine;
+use vocos_dsp::resample::ResampleError;
+use vocos_model::error::ModelError;
 
 /// Rate every processor runs at.
 pub const MODEL_RATE: u32 = 24_000;
@@ -24,14 +26,31 @@ pub trait StreamProcessor: Send + 'static {
 
     /// Processes whole frames of every channel: `input[c]` and `output[c]` hold the same
     /// number of samples, 1 to `frames_per_step()` frames (fewer where a bandwidth change splits
-    /// a step). Called on the worker thread only.
-    fn process_frames(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]);
+    /// a step). Called on the worker thread only. On an error the output is left unspecified:
+    /// the worker plays those frames as silence and reports the error.
+    fn process_frames(
+        &mut self,
+        input: &[&[f32]],
+        output: &mut [&mut [f32]],
+    ) -> Result<(), ProcessError>;
 
     /// Selects the bandwidth (0..4 = 1.5 / 3 / 6 / 12 kbps) from the next frame on.
     fn set_bandwidth(&mut self, index: usize);
 
     /// Returns to the stream-start state without allocating.
     fn reset(&mut self);
+}
+
+/// Why a step of the worker produced no audio; the worker plays the step as silence.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("the model failed: {0}")]
+    Model(#[from] ModelError),
+    #[error("resampling failed: {0}")]
+    Resampler(#[from] ResampleError),
+    /// The processor produced another number of samples than it was given.
+    #[error("the model returned {actual} samples for {expected}")]
+    Length { expected: usize, actual: usize },
 }
 
 /// The processor without a model: passes audio through delayed by the latency the model would
@@ -67,12 +86,17 @@ impl StreamProcessor for Passthrough {
         self.delays.first().map_or(0, DelayLine::delay)
     }
 
-    fn process_frames(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
+    fn process_frames(
+        &mut self,
+        input: &[&[f32]],
+        output: &mut [&mut [f32]],
+    ) -> Result<(), ProcessError> {
         for ((o, i), delay) in output.iter_mut().zip(input).zip(&mut self.delays) {
             for (o, &i) in o.iter_mut().zip(i.iter()) {
                 *o = delay.process(i);
             }
         }
+        Ok(())
     }
 
     fn set_bandwidth(&mut self, _index: usize) {}

@@ -32,7 +32,11 @@ impl StreamProcessor for DelayFrames {
     fn latency(&self) -> usize {
         FRAME * self.frames
     }
-    fn process_frames(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
+    fn process_frames(
+        &mut self,
+        input: &[&[f32]],
+        output: &mut [&mut [f32]],
+    ) -> Result<(), ProcessError> {
         for (c, (i, o)) in input.iter().zip(output.iter_mut()).enumerate() {
             let h = &mut self.history[c];
             h.copy_within(FRAME.., 0);
@@ -42,6 +46,7 @@ impl StreamProcessor for DelayFrames {
                 *o = s * self.gain;
             }
         }
+        Ok(())
     }
     fn set_bandwidth(&mut self, _: usize) {}
     fn reset(&mut self) {
@@ -63,8 +68,13 @@ impl StreamProcessor for BandwidthProbe {
     fn latency(&self) -> usize {
         0
     }
-    fn process_frames(&mut self, _: &[&[f32]], output: &mut [&mut [f32]]) {
+    fn process_frames(
+        &mut self,
+        _: &[&[f32]],
+        output: &mut [&mut [f32]],
+    ) -> Result<(), ProcessError> {
         output.iter_mut().for_each(|o| o.fill(self.0 as f32));
+        Ok(())
     }
     fn set_bandwidth(&mut self, index: usize) {
         self.0 = index;
@@ -85,7 +95,11 @@ impl StreamProcessor for Gate {
     fn latency(&self) -> usize {
         0
     }
-    fn process_frames(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
+    fn process_frames(
+        &mut self,
+        input: &[&[f32]],
+        output: &mut [&mut [f32]],
+    ) -> Result<(), ProcessError> {
         if self.hold > 0 {
             self.hold -= 1;
             let _ = self.open.recv_timeout(Duration::from_secs(20));
@@ -93,6 +107,7 @@ impl StreamProcessor for Gate {
         for (o, i) in output.iter_mut().zip(input) {
             o.copy_from_slice(i);
         }
+        Ok(())
     }
     fn set_bandwidth(&mut self, _: usize) {}
     fn reset(&mut self) {}
@@ -490,11 +505,16 @@ impl StreamProcessor for SlowIdentity {
     fn latency(&self) -> usize {
         0
     }
-    fn process_frames(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
+    fn process_frames(
+        &mut self,
+        input: &[&[f32]],
+        output: &mut [&mut [f32]],
+    ) -> Result<(), ProcessError> {
         std::thread::sleep(Duration::from_millis(1));
         for (o, i) in output.iter_mut().zip(input) {
             o.copy_from_slice(i);
         }
+        Ok(())
     }
     fn set_bandwidth(&mut self, _: usize) {}
     fn reset(&mut self) {}
@@ -586,12 +606,17 @@ impl StreamProcessor for FrameMarks {
     fn latency(&self) -> usize {
         0
     }
-    fn process_frames(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
+    fn process_frames(
+        &mut self,
+        input: &[&[f32]],
+        output: &mut [&mut [f32]],
+    ) -> Result<(), ProcessError> {
         for (o, i) in output.iter_mut().zip(input) {
             for (n, (o, i)) in o.iter_mut().zip(i.iter()).enumerate() {
                 *o = i + if n % FRAME == 0 { 1.0 } else { 0.0 };
             }
         }
+        Ok(())
     }
     fn set_bandwidth(&mut self, _: usize) {}
     fn reset(&mut self) {}
@@ -770,7 +795,11 @@ impl StreamProcessor for Poisoned {
     fn latency(&self) -> usize {
         0
     }
-    fn process_frames(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) {
+    fn process_frames(
+        &mut self,
+        input: &[&[f32]],
+        output: &mut [&mut [f32]],
+    ) -> Result<(), ProcessError> {
         self.frames += input[0].len() / FRAME;
         for (o, i) in output.iter_mut().zip(input) {
             if self.frames > self.poison {
@@ -779,6 +808,7 @@ impl StreamProcessor for Poisoned {
                 o.copy_from_slice(i);
             }
         }
+        Ok(())
     }
     fn set_bandwidth(&mut self, _: usize) {}
     fn reset(&mut self) {
@@ -810,6 +840,96 @@ fn a_processor_with_non_finite_output_is_reset() {
     assert!(signal[0][poisoned.clone()].iter().all(|&s| s == 0.0));
     for n in (latency..signal[0].len()).filter(|n| !poisoned.contains(n)) {
         assert_eq!(signal[0][n], input[n - latency], "sample {n}");
+    }
+}
+
+/// Identity whose frames `fail` (counted from each stream start) return a model error, as a
+/// model whose computation fails would.
+struct Failing {
+    frames: usize,
+    fail: std::ops::Range<usize>,
+}
+
+impl StreamProcessor for Failing {
+    fn frame_size(&self) -> usize {
+        FRAME
+    }
+    fn latency(&self) -> usize {
+        0
+    }
+    fn process_frames(
+        &mut self,
+        input: &[&[f32]],
+        output: &mut [&mut [f32]],
+    ) -> Result<(), ProcessError> {
+        let frame = self.frames;
+        self.frames += input[0].len() / FRAME;
+        if self.fail.contains(&frame) {
+            // What the output holds on an error is unspecified: the engine must not play it.
+            output.iter_mut().for_each(|o| o.fill(0.5));
+            return Err(
+                vocos_model::error::ModelError::Input(format!("frame {frame} refused")).into(),
+            );
+        }
+        for (o, i) in output.iter_mut().zip(input) {
+            o.copy_from_slice(i);
+        }
+        Ok(())
+    }
+    fn set_bandwidth(&mut self, _: usize) {}
+    fn reset(&mut self) {
+        self.frames = 0;
+    }
+}
+
+/// Failed steps play as silence and the rest stays exact; they are counted with their last
+/// reason, and logged once per stream however many blocks they span.
+#[test]
+fn failed_steps_play_as_silence_and_are_reported_once_per_stream() {
+    let block = 64;
+    let fail = 10..15;
+    let mut e = engine(
+        24_000,
+        2,
+        Some(block),
+        Box::new(Failing {
+            frames: 0,
+            fail: fail.clone(),
+        }),
+    );
+    let latency = e.latency();
+    let failures = e.failures();
+    assert_eq!((failures.steps(), failures.logged()), (0, 0));
+    assert_eq!(failures.reason(), None);
+    let silenced = latency + fail.start * FRAME..latency + fail.end * FRAME;
+    for stream in 1..=2 {
+        let input = vec![
+            noise(30 * FRAME, 2 * stream),
+            noise(30 * FRAME, 2 * stream + 1),
+        ];
+        let mut signal = input.clone();
+        drive(&mut e, &mut signal, Some(block), Drive::Wait);
+        for (c, (output, input)) in signal.iter().zip(&input).enumerate() {
+            assert!(
+                output[silenced.clone()].iter().all(|&s| s == 0.0),
+                "stream {stream}, channel {c}: failed frames play as silence"
+            );
+            for n in (latency..output.len()).filter(|n| !silenced.contains(n)) {
+                assert_eq!(
+                    output[n],
+                    input[n - latency],
+                    "stream {stream}, channel {c}, sample {n}"
+                );
+            }
+        }
+        // Five failed steps of one frame each, spanning 25 blocks: logged once.
+        assert_eq!(failures.steps(), 5 * u64::from(stream));
+        assert_eq!(failures.logged(), u64::from(stream));
+        assert_eq!(
+            failures.reason().as_deref(),
+            Some("the model failed: invalid input: frame 14 refused")
+        );
+        e.reset();
     }
 }
 

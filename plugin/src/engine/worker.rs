@@ -1,11 +1,13 @@
 //! The worker thread: takes host-rate input from the input ring, resamples it to 24 kHz, runs
 //! the stream processor frame by frame, resamples back and fills the output ring. When idle it
 //! parks for a short while and polls again; the audio thread only wakes it when rendering
-//! offline. It flushes subnormal floats to zero, and resets a processor whose output is not
-//! finite.
+//! offline. It flushes subnormal floats to zero, resets a processor whose output is not
+//! finite, and plays a step that fails (a model or resampler error) as silence, counting it and
+//! keeping its reason for the editor (see [`super::Failures`]).
 
-use std::sync::Arc;
+use std::fmt::Write;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
@@ -13,10 +15,10 @@ use ringbuf::traits::{Consumer, Observer, Producer};
 use ringbuf::{HeapCons, HeapProd};
 use vocos_dsp::resample::StreamResampler;
 
-use nice_plug::prelude::nice_warn;
+use nice_plug::prelude::{nice_error, nice_warn};
 
 use super::denormals;
-use super::processor::{MODEL_RATE, StreamProcessor};
+use super::processor::{MODEL_RATE, ProcessError, StreamProcessor};
 use super::{Control, EngineSetup, Shared};
 
 /// How long the worker parks when it has nothing to do. Input that arrives meanwhile waits at
@@ -136,6 +138,12 @@ pub(super) struct Worker {
     stall: Option<(u64, Duration)>,
     /// Whether broken input was logged already.
     reported_broken_input: bool,
+    /// Whether a failed step was logged in the current stream with the current processor.
+    logged_failure: bool,
+    /// The reason last published to `Failures::reason`, and a buffer to write the next one
+    /// into: the reason is compared in place and published only when it changed.
+    failure_reason: String,
+    reason_scratch: String,
     /// Bandwidth changes (index, absolute host frame) waiting for their frame, oldest first.
     pending: Vec<(usize, u64)>,
     /// Interleaved samples written to the output ring since start.
@@ -207,6 +215,9 @@ impl Worker {
             frames_done: 0,
             stall: injected_stall(),
             reported_broken_input: false,
+            logged_failure: false,
+            failure_reason: String::new(),
+            reason_scratch: String::new(),
             pending: Vec::with_capacity(MAX_PENDING_CHANGES),
             written: 0,
             down_buf: vec![0.0; stages.down_out * ch],
@@ -297,6 +308,7 @@ impl Worker {
             processor.set_bandwidth(index);
         }
         self.processor = processor;
+        self.logged_failure = false;
     }
 
     /// Drops staged input that precedes the current stream.
@@ -319,6 +331,7 @@ impl Worker {
             Control::Reset { epoch, at } => {
                 self.stream_start = at;
                 self.processor.reset();
+                self.logged_failure = false;
                 if let Some((down, up)) = &mut self.resamplers {
                     down.reset();
                     up.reset();
@@ -358,8 +371,9 @@ impl Worker {
         let chunk = &self.staged.data[..s.host_chunk * ch];
         match &mut self.resamplers {
             Some((down, _)) => {
-                if down.process(chunk, &mut self.down_buf).is_err() {
+                if let Err(error) = down.process(chunk, &mut self.down_buf) {
                     self.down_buf.fill(0.0);
+                    self.report_failure(&error.into());
                 }
                 let dropped = self.skip.min(s.down_out);
                 self.skip -= dropped;
@@ -384,14 +398,17 @@ impl Worker {
         }
         while self.processed.frames() >= s.up_in {
             let chunk = &self.processed.data[..s.up_in * ch];
-            let out: &[f32] = match &mut self.resamplers {
-                Some((_, up)) => {
-                    if up.process(chunk, &mut self.up_buf).is_err() {
-                        self.up_buf.fill(0.0);
-                    }
-                    &self.up_buf
-                }
-                None => chunk,
+            let failed = match &mut self.resamplers {
+                Some((_, up)) => up.process(chunk, &mut self.up_buf).err(),
+                None => None,
+            };
+            if let Some(error) = failed {
+                self.up_buf.fill(0.0);
+                self.report_failure(&error.into());
+            }
+            let out: &[f32] = match self.resamplers {
+                Some(_) => &self.up_buf,
+                None => &self.processed.data[..s.up_in * ch],
             };
             self.written += self.output.push_slice(out) as u64;
             self.processed.consume_frames(s.up_in);
@@ -431,7 +448,32 @@ impl Worker {
         at_24k / s.frame as u64
     }
 
-    /// Runs the processor on the next `count` frames; non-finite output becomes silence.
+    /// Counts a failed step, logs it if it is the first of the current stream and processor,
+    /// and publishes its reason if that changed. Allocates only when the reason is longer than
+    /// any before or differs from the last one.
+    fn report_failure(&mut self, error: &ProcessError) {
+        let failures = &self.shared.failures;
+        failures.steps.fetch_add(1, Ordering::Relaxed);
+        if !self.logged_failure {
+            self.logged_failure = true;
+            failures.logged.fetch_add(1, Ordering::Relaxed);
+            nice_error!("a processing step failed and plays as silence: {error}");
+        }
+        self.reason_scratch.clear();
+        // Writing to a String cannot fail.
+        let _ = write!(self.reason_scratch, "{error}");
+        if self.reason_scratch != self.failure_reason {
+            std::mem::swap(&mut self.reason_scratch, &mut self.failure_reason);
+            failures
+                .reason
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone_from(&self.failure_reason);
+        }
+    }
+
+    /// Runs the processor on the next `count` frames; failed steps and non-finite output
+    /// become silence.
     fn run_frames(&mut self, count: usize) {
         if let Some((at, duration)) = self.stall
             && self.frames_done >= at
@@ -455,13 +497,24 @@ impl Worker {
             &mut first_out[0][..len],
             rest_out.first_mut().map_or(&mut [], |c| &mut c[..len]),
         ];
-        self.processor
-            .process_frames(&inputs[..ch], &mut outputs[..ch]);
-        self.frames_done += count as u64;
-        if outputs[..ch]
-            .iter()
-            .any(|o| o.iter().any(|s| !s.is_finite()))
+        let failed = match self
+            .processor
+            .process_frames(&inputs[..ch], &mut outputs[..ch])
         {
+            Ok(()) => None,
+            Err(error) => {
+                outputs[..ch].iter_mut().for_each(|o| o.fill(0.0));
+                Some(error)
+            }
+        };
+        let non_finite = outputs[..ch]
+            .iter()
+            .any(|o| o.iter().any(|s| !s.is_finite()));
+        self.frames_done += count as u64;
+        if let Some(error) = failed {
+            self.report_failure(&error);
+        }
+        if non_finite {
             // A state that holds a non-finite value would keep the model silent for good.
             self.processor.reset();
             if self.shared.model_resets.fetch_add(1, Ordering::Relaxed) == 0 {
