@@ -216,7 +216,7 @@ fn main() {
     }
 
     for (label, channels, frames) in configurations(&audio, &right) {
-        let mut mel = MelStream::new(vocos_mel.clone(), channels.len()).unwrap();
+        let mut mel = MelStream::new(&vocos_mel, channels.len()).unwrap();
         let mut out = vec![Vec::with_capacity(audio.len()); channels.len()];
         let r = rtf_channels(&channels, frames * mel.hop(), |pieces| {
             mel.push(pieces, &mut out).unwrap()

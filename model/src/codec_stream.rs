@@ -18,9 +18,7 @@ use std::sync::Arc;
 
 use crate::encodec::{Encodec, EncoderStream};
 use crate::error::{ModelError, Result};
-use crate::streaming::{
-    Rows, SilentStart, StreamingModule, audio_rows, check_channels, pass,
-};
+use crate::streaming::{Rows, SilentStart, StreamingModule, audio_rows, check_channels, pass};
 use crate::vocos::{CodebookFeatures, Frontend, Vocos, VocosStream};
 
 /// The quantizer step of the pipeline: each latent frame quantized with the codebooks of its
@@ -196,7 +194,12 @@ pub fn offline_with_frame_ids(
     bandwidth_ids: &[usize],
 ) -> Result<Vec<f32>> {
     let mut stream = CodecStream::new(encodec.clone(), vocos.clone(), 0, 1)?;
-    let mut latent = Rows::new(encodec.latent(audio)?, 1, encodec.config().hidden_size, Vec::new());
+    let mut latent = Rows::new(
+        encodec.latent(audio)?,
+        1,
+        encodec.config().hidden_size,
+        Vec::new(),
+    );
     if latent.len() != bandwidth_ids.len() {
         return Err(ModelError::Input(format!(
             "{} bandwidth ids for {} frames",

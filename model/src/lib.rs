@@ -10,3 +10,6 @@ pub mod mel_stream;
 pub mod random_weights;
 pub mod streaming;
 pub mod vocos;
+
+/// The sample rate of every model here (EnCodec 24 kHz and both Vocos variants), in Hz.
+pub const SAMPLE_RATE: usize = 24_000;

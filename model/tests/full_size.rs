@@ -138,9 +138,9 @@ fn full_size_models_match_reference() {
 #[test]
 #[ignore = "needs full-size weights from model/fixtures/generate.py --size full"]
 fn full_size_streams_match_reference() {
-    use vocos_model::codec_stream::{CodecStream, LATENCY};
+    use vocos_model::codec_stream::CodecStream;
     use vocos_model::encodec::EncoderStream;
-    use vocos_model::mel_stream::{MEL_LATENCY, MelStream};
+    use vocos_model::mel_stream::MelStream;
     let g = goldens(dir().join("goldens_encodec.safetensors"));
     let audio = floats(&g, "audio");
     let margins = g["rvq_margin"].to_vec2::<f32>().unwrap();
@@ -193,16 +193,16 @@ fn full_size_streams_match_reference() {
                 let lo = ((t as i64 - 28) * 320 - 480).max(0) as usize;
                 lo..(t + 28) * 320 + 800
             };
-            let kept: Vec<usize> = (0..out.len() - LATENCY)
+            let kept: Vec<usize> = (0..out.len() - stream.latency())
                 .filter(|n| !flipped.iter().any(|&t| reach(t).contains(n)))
                 .collect();
-            let streamed: Vec<f32> = kept.iter().map(|&n| out[LATENCY + n]).collect();
+            let streamed: Vec<f32> = kept.iter().map(|&n| out[stream.latency() + n]).collect();
             let offline: Vec<f32> = kept.iter().map(|&n| reference[n]).collect();
             assert_close(
                 &format!(
                     "full-size stream, {key} kbps, chunks of {chunk} ({} of {} samples outside flipped frames' reach)",
                     kept.len(),
-                    out.len() - LATENCY
+                    out.len() - stream.latency()
                 ),
                 &streamed,
                 &offline,
@@ -212,7 +212,7 @@ fn full_size_streams_match_reference() {
     let g = goldens(dir().join("goldens_mel.safetensors"));
     let audio = floats(&g, "audio");
     let reference = floats(&g, "audio_out");
-    let mut stream = MelStream::new(Vocos::load(&dir().join("vocos_mel")).unwrap(), 1).unwrap();
+    let mut stream = MelStream::new(&Vocos::load(&dir().join("vocos_mel")).unwrap(), 1).unwrap();
     for chunk in [1, 4096] {
         stream.reset();
         let mut out = Vec::new();
@@ -221,10 +221,10 @@ fn full_size_streams_match_reference() {
                 .push(&[piece], std::slice::from_mut(&mut out))
                 .unwrap();
         }
-        let n = out.len() - MEL_LATENCY;
+        let n = out.len() - stream.latency();
         assert_close(
             &format!("full-size mel stream, chunks of {chunk}"),
-            &out[MEL_LATENCY..],
+            &out[stream.latency()..],
             &reference[..n],
         );
     }

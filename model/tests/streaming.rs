@@ -75,7 +75,7 @@ const CHUNKINGS: [usize; 5] = [1, 7, 320, 333, 4096];
 
 #[test]
 fn streamed_codec_equals_reference_forward_delayed_by_the_latency() {
-    use vocos_model::codec_stream::{CodecStream, LATENCY};
+    use vocos_model::codec_stream::CodecStream;
     use vocos_model::encodec::Encodec;
     let g = goldens(tiny("goldens_encodec.safetensors"));
     let audio = floats(&g, "audio");
@@ -84,6 +84,8 @@ fn streamed_codec_equals_reference_forward_delayed_by_the_latency() {
     for id in 0..KEYS.len() {
         let reference = floats(&g, &format!("audio_out_{id}"));
         let mut stream = CodecStream::new(encodec.clone(), vocos.clone(), id, 1).unwrap();
+        // 27 frames of backbone lookahead and the 480 samples the 'same' ISTFT trims.
+        assert_eq!(stream.latency(), 27 * 320 + 480);
         for chunk in CHUNKINGS {
             stream.reset();
             let mut out = Vec::new();
@@ -93,11 +95,11 @@ fn streamed_codec_equals_reference_forward_delayed_by_the_latency() {
                     .unwrap();
             }
             assert_eq!(out.len(), audio.len() / 320 * 320, "id {id} chunk {chunk}");
-            assert!(out[..LATENCY].iter().all(|&s| s == 0.0));
-            let n = out.len() - LATENCY;
+            assert!(out[..stream.latency()].iter().all(|&s| s == 0.0));
+            let n = out.len() - stream.latency();
             assert_close(
                 &format!("streamed codec id {id}, chunks of {chunk}, vs reference"),
-                &out[LATENCY..],
+                &out[stream.latency()..],
                 &reference[..n],
             );
         }
@@ -108,7 +110,7 @@ fn streamed_codec_equals_reference_forward_delayed_by_the_latency() {
 /// codes with each frame's codebook count, the backbone with each frame's AdaLayerNorm row.
 #[test]
 fn per_frame_bandwidth_equals_offline_with_the_same_frame_ids() {
-    use vocos_model::codec_stream::{CodecStream, LATENCY};
+    use vocos_model::codec_stream::CodecStream;
     use vocos_model::encodec::Encodec;
     let g = goldens(tiny("goldens_encodec.safetensors"));
     let audio = floats(&g, "audio");
@@ -139,10 +141,10 @@ fn per_frame_bandwidth_equals_offline_with_the_same_frame_ids() {
                 .unwrap();
             pushed = end;
         }
-        let n = out.len() - LATENCY;
+        let n = out.len() - stream.latency();
         assert_close(
             &format!("per-frame bandwidth, chunks of {chunk}"),
-            &out[LATENCY..],
+            &out[stream.latency()..],
             &offline[..n],
         );
     }
@@ -150,12 +152,14 @@ fn per_frame_bandwidth_equals_offline_with_the_same_frame_ids() {
 
 #[test]
 fn streamed_mel_variant_equals_reference_delayed_by_the_latency() {
-    use vocos_model::mel_stream::{MEL_LATENCY, MelStream};
+    use vocos_model::mel_stream::MelStream;
     let g = goldens(tiny("goldens_mel.safetensors"));
     let audio = floats(&g, "audio");
     let reference = floats(&g, "audio_out");
     let vocos = Vocos::load(&tiny("vocos_mel")).unwrap();
-    let mut stream = MelStream::new(vocos, 1).unwrap();
+    let mut stream = MelStream::new(&vocos, 1).unwrap();
+    // 256 samples of centred-window lookahead, 27 hops of backbone lookahead, 512 trimmed.
+    assert_eq!(stream.latency(), 256 + 27 * 256 + 512);
     for chunk in [1, 7, 256, 333, 4096] {
         stream.reset();
         let mut out = Vec::new();
@@ -165,11 +169,11 @@ fn streamed_mel_variant_equals_reference_delayed_by_the_latency() {
                 .unwrap();
         }
         assert_eq!(out.len(), audio.len() / 256 * 256, "chunk {chunk}");
-        assert!(out[..MEL_LATENCY].iter().all(|&s| s == 0.0));
-        let n = out.len() - MEL_LATENCY;
+        assert!(out[..stream.latency()].iter().all(|&s| s == 0.0));
+        let n = out.len() - stream.latency();
         assert_close(
             &format!("streamed mel variant, chunks of {chunk}, vs reference"),
-            &out[MEL_LATENCY..],
+            &out[stream.latency()..],
             &reference[..n],
         );
     }
@@ -244,7 +248,7 @@ fn each_channel_of_a_stream_equals_its_mono_stream() {
 
     let vocos_mel = Vocos::load(&tiny("vocos_mel")).unwrap();
     let mel = |audio: &[&[f32]]| {
-        let mut stream = MelStream::new(vocos_mel.clone(), audio.len()).unwrap();
+        let mut stream = MelStream::new(&vocos_mel, audio.len()).unwrap();
         run_channels(audio, 333, |pieces, out| stream.push(pieces, out).unwrap())
     };
     let both = mel(&[&left, &right]);

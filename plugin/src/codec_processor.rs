@@ -2,26 +2,24 @@
 //! channels (each layer reads its weights once for both channels of a stereo track), each
 //! frame in, the same number of samples out, at the stream's fixed latency.
 
-use vocos_model::codec_stream::{CodecStream, LATENCY};
+use vocos_model::codec_stream::CodecStream;
 use vocos_model::error::Result;
-use vocos_model::mel_stream::{MEL_LATENCY, MelStream};
+use vocos_model::mel_stream::MelStream;
+use vocos_model::vocos::VocosConfig;
 
 use crate::engine::{ProcessError, StreamProcessor};
 use crate::models::{LoadedModel, ModelKind};
 
-/// Frame and latency (24 kHz samples) of each mode; the engine reports the latency even before
-/// a model is loaded, so loading one never changes it.
+/// Frame and latency (24 kHz samples) of each mode with the released models' configuration:
+/// the engine reports the latency even before a model is loaded, so loading one never changes
+/// it (a model of another configuration is refused, see [`ModelProcessor::new`]).
 pub fn frame_and_latency(kind: ModelKind) -> (usize, usize) {
-    match kind {
-        ModelKind::Codec => (CODEC_FRAME, LATENCY),
-        ModelKind::Mel => (MEL_FRAME, MEL_LATENCY),
-    }
+    let config = match kind {
+        ModelKind::Codec => VocosConfig::released_encodec(),
+        ModelKind::Mel => VocosConfig::released_mel(),
+    };
+    (config.hop(), config.stream_latency())
 }
-
-/// EnCodec hop: the codec stream's frame.
-pub const CODEC_FRAME: usize = 320;
-/// Mel hop: the mel stream's frame.
-pub const MEL_FRAME: usize = 256;
 
 enum Stream {
     Codec(Box<CodecStream>),
@@ -46,19 +44,16 @@ impl ModelProcessor {
         bandwidth: usize,
         frames_per_step: usize,
     ) -> Result<Self> {
-        let (frame, latency) = frame_and_latency(match model {
-            LoadedModel::Codec { .. } => ModelKind::Codec,
-            LoadedModel::Mel { .. } => ModelKind::Mel,
-        });
-        let stream = match model {
-            LoadedModel::Codec { encodec, vocos } => Stream::Codec(Box::new(CodecStream::new(
-                encodec.clone(),
-                vocos.clone(),
-                bandwidth,
-                channels,
-            )?)),
+        let (stream, frame, latency) = match model {
+            LoadedModel::Codec { encodec, vocos } => {
+                let stream = CodecStream::new(encodec.clone(), vocos.clone(), bandwidth, channels)?;
+                let (frame, latency) = (stream.hop(), stream.latency());
+                (Stream::Codec(Box::new(stream)), frame, latency)
+            }
             LoadedModel::Mel { vocos } => {
-                Stream::Mel(Box::new(MelStream::new(vocos.clone(), channels)?))
+                let stream = MelStream::new(vocos, channels)?;
+                let (frame, latency) = (stream.hop(), stream.latency());
+                (Stream::Mel(Box::new(stream)), frame, latency)
             }
         };
         Ok(Self {

@@ -44,7 +44,7 @@ impl Default for EncodecConfig {
     fn default() -> Self {
         Self {
             target_bandwidths: vec![1.5, 3.0, 6.0, 12.0, 24.0],
-            sampling_rate: 24_000,
+            sampling_rate: crate::SAMPLE_RATE,
             audio_channels: 1,
             normalize: false,
             hidden_size: 128,

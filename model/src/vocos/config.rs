@@ -96,7 +96,7 @@ pub struct MelConfig {
 impl Default for MelConfig {
     fn default() -> Self {
         Self {
-            sample_rate: 24_000,
+            sample_rate: crate::SAMPLE_RATE,
             n_fft: 1024,
             hop_length: 256,
             n_mels: 100,
@@ -166,8 +166,11 @@ pub struct VocosConfig {
 impl VocosConfig {
     /// The configuration of charactr/vocos-encodec-24khz.
     pub fn released_encodec() -> Self {
-        Self::from_yaml(RELEASED_ENCODEC_YAML, Path::new("vocos-encodec-24khz/config.yaml"))
-            .expect("the released configuration parses")
+        Self::from_yaml(
+            RELEASED_ENCODEC_YAML,
+            Path::new("vocos-encodec-24khz/config.yaml"),
+        )
+        .expect("the released configuration parses")
     }
 
     /// The configuration of charactr/vocos-mel-24khz.

@@ -24,7 +24,6 @@ use crate::encodec::{EncodecConfig, check_audio};
 use crate::error::{ModelError, Result};
 use crate::streaming::{Rows, StreamingModule, pass};
 
-
 /// What turns the input into feature frames. The EnCodec variant's features are the codes of
 /// the released EnCodec 24 kHz (`EncodecConfig::default()`, as vocos' `EncodecFeatures` loads
 /// it), so its bandwidth -> codebooks rule is EnCodec's.

@@ -6,8 +6,8 @@ use vocos_dsp::delay::DelayLine;
 use vocos_dsp::resample::ResampleError;
 use vocos_model::error::ModelError;
 
-/// Rate every processor runs at.
-pub const MODEL_RATE: u32 = 24_000;
+/// Rate every processor runs at: the models' rate.
+pub const MODEL_RATE: u32 = vocos_model::SAMPLE_RATE as u32;
 
 pub trait StreamProcessor: Send + 'static {
     /// Samples per channel of one frame, the unit of timing (bandwidth changes take effect at
