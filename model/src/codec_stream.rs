@@ -101,9 +101,7 @@ impl CodecStream {
         channels: usize,
     ) -> Result<Self> {
         if !matches!(vocos.frontend, Frontend::Encodec { .. }) {
-            return Err(ModelError::Input(
-                "the codec stream needs the EnCodec variant of Vocos".into(),
-            ));
+            return Err(ModelError::Variant { needed: "EnCodec" });
         }
         vocos.codebooks_for_id(bandwidth_id)?;
         let hop = vocos.config.hop();

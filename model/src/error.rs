@@ -52,6 +52,22 @@ pub enum ModelError {
     NoWeightsInDir { dir: PathBuf, looked_for: String },
     #[error("invalid input: {0}")]
     Input(String),
+    /// A bandwidth the model was not trained for.
+    #[error("bandwidth {kbps} kbps is not one of this model's {offered:?}")]
+    Bandwidth { kbps: f32, offered: Vec<f32> },
+    #[error("bandwidth id {id} out of range 0..{count}")]
+    BandwidthId { id: usize, count: usize },
+    #[error("the EnCodec variant of Vocos needs a bandwidth id for every frame")]
+    MissingBandwidthId,
+    /// A call that only the other variant of Vocos serves.
+    #[error("this needs the {needed} variant of Vocos")]
+    Variant { needed: &'static str },
+    #[error("{requested} codebooks requested, the quantizer has {available}")]
+    Codebooks { requested: usize, available: usize },
+    #[error("empty audio")]
+    EmptyAudio,
+    #[error("audio sample {sample} is not finite")]
+    NonFiniteAudio { sample: usize },
     /// A stream call with another number of channels than the stream has.
     #[error("{inputs} inputs and {outputs} outputs for a stream of {expected} channels")]
     Channels {

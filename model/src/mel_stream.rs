@@ -28,9 +28,7 @@ impl MelStream {
     /// A stream of `channels` signals.
     pub fn new(vocos: &Vocos, channels: usize) -> Result<Self> {
         let Frontend::Mel(mel) = &vocos.frontend else {
-            return Err(ModelError::Input(
-                "the mel stream needs the mel variant of Vocos".into(),
-            ));
+            return Err(ModelError::Variant { needed: "mel" });
         };
         Ok(Self {
             front: MelFrontStream::new(mel, channels)?,

@@ -299,7 +299,10 @@ fn bandwidth_sets_the_number_of_codebooks() {
     assert_eq!(low.rows[..], high.rows[..4]);
     for kbps in [5.0, 0.0, -1.5, f32::NAN] {
         assert!(
-            matches!(model.encode(&[0.0; 400], kbps), Err(ModelError::Input(_))),
+            matches!(
+                model.encode(&[0.0; 400], kbps),
+                Err(ModelError::Bandwidth { .. })
+            ),
             "{kbps}"
         );
     }
@@ -308,14 +311,17 @@ fn bandwidth_sets_the_number_of_codebooks() {
 #[test]
 fn bad_audio_is_an_error() {
     let model = Encodec::load(&tiny("encodec_th")).unwrap();
-    assert!(matches!(model.encode(&[], 6.0), Err(ModelError::Input(_))));
+    assert!(matches!(
+        model.encode(&[], 6.0),
+        Err(ModelError::EmptyAudio)
+    ));
     assert!(matches!(
         model.encode(&[0.0, f32::NAN, 0.0], 6.0),
-        Err(ModelError::Input(_))
+        Err(ModelError::NonFiniteAudio { sample: 1 })
     ));
     assert!(matches!(
         model.encoder_output(&[f32::INFINITY]),
-        Err(ModelError::Input(_))
+        Err(ModelError::NonFiniteAudio { sample: 0 })
     ));
 }
 

@@ -187,7 +187,7 @@ fn run_encodec(model: &Encodec) -> Result<Loaded, String> {
 /// Decodes fixed codes (EnCodec variant) or resynthesises a fixed signal (mel variant); checks
 /// the output length. The output's bits are the fingerprint.
 fn run_vocos(model: &Vocos) -> Result<Loaded, String> {
-    let hop = model.hop_length();
+    let hop = model.config.hop();
     let (audio, frames) = if model.is_mel() {
         let audio = sine(10 * hop);
         let frames = 1 + audio.len() / hop;

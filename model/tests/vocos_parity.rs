@@ -211,7 +211,7 @@ fn wrong_inputs_are_errors() {
     let vocos = Vocos::load(&tiny("vocos_encodec")).unwrap();
     assert!(matches!(
         vocos.bandwidth_id(24.0),
-        Err(ModelError::Input(_))
+        Err(ModelError::Bandwidth { kbps: 24.0, .. })
     ));
     assert!(matches!(
         vocos.decode_codes(&[vec![1024, 0]], 0),
@@ -224,7 +224,7 @@ fn wrong_inputs_are_errors() {
     let features = vocos.codes_to_features(&[vec![1, 2, 3]]).unwrap();
     assert!(matches!(
         vocos.decode(&features, None),
-        Err(ModelError::Input(_))
+        Err(ModelError::MissingBandwidthId)
     ));
     let mel = Vocos::load(&tiny("vocos_mel")).unwrap();
     assert!(
@@ -239,7 +239,7 @@ fn wrong_inputs_are_errors() {
     );
     assert!(matches!(
         mel.mel_features(&[f32::INFINITY; 2000]),
-        Err(ModelError::Input(_))
+        Err(ModelError::NonFiniteAudio { sample: 0 })
     ));
 }
 

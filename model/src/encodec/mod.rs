@@ -106,10 +106,10 @@ impl Encodec {
     /// Number of codebooks for `kbps`, which must be one of the model's target bandwidths.
     pub fn codebooks_for(&self, kbps: f32) -> Result<usize> {
         if !self.config.target_bandwidths.contains(&kbps) {
-            return Err(ModelError::Input(format!(
-                "bandwidth {kbps} kbps is not one of this EnCodec's {:?}",
-                self.config.target_bandwidths
-            )));
+            return Err(ModelError::Bandwidth {
+                kbps,
+                offered: self.config.target_bandwidths.clone(),
+            });
         }
         Ok(self.config.codebooks_for_bandwidth(kbps))
     }
@@ -147,10 +147,10 @@ impl Encodec {
 /// Rejects input the reference would turn into garbage (NaN/Inf) or cannot encode (nothing).
 pub fn check_audio(audio: &[f32]) -> Result<()> {
     if audio.is_empty() {
-        return Err(ModelError::Input("empty audio".into()));
+        return Err(ModelError::EmptyAudio);
     }
     if let Some(i) = audio.iter().position(|s| !s.is_finite()) {
-        return Err(ModelError::Input(format!("audio sample {i} is not finite")));
+        return Err(ModelError::NonFiniteAudio { sample: i });
     }
     Ok(())
 }

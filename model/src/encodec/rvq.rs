@@ -120,10 +120,10 @@ impl ResidualVectorQuantizer {
 
     fn check_counts(&self, counts: &[usize]) -> Result<()> {
         match counts.iter().find(|&&n| n > self.codebooks.len()) {
-            Some(too_many) => Err(ModelError::Input(format!(
-                "{too_many} codebooks requested, the quantizer has {}",
-                self.codebooks.len()
-            ))),
+            Some(&requested) => Err(ModelError::Codebooks {
+                requested,
+                available: self.codebooks.len(),
+            }),
             None => Ok(()),
         }
     }

@@ -371,9 +371,7 @@ impl BackboneStream {
             )));
         }
         if !x.is_empty() && self.backbone.needs_ids() && x.ids().is_empty() {
-            return Err(ModelError::Input(
-                "the EnCodec variant needs a bandwidth id per frame".into(),
-            ));
+            return Err(ModelError::MissingBandwidthId);
         }
         let mut x = pass(&mut self.embed, x, flush)?;
         for block in &mut self.blocks {

@@ -93,22 +93,17 @@ impl Vocos {
         matches!(self.frontend, Frontend::Mel(_))
     }
 
-    /// Audio samples per feature frame (320 for the EnCodec variant, 256 for mel).
-    pub fn hop_length(&self) -> usize {
-        self.config.head.hop_length
-    }
-
     /// The bandwidth id (AdaLayerNorm row) of `kbps` in this model's bandwidth list.
     pub fn bandwidth_id(&self, kbps: f32) -> Result<usize> {
         match &self.frontend {
-            Frontend::Encodec { bandwidths, .. } => {
-                bandwidths.iter().position(|&b| b == kbps).ok_or_else(|| {
-                    ModelError::Input(format!(
-                        "bandwidth {kbps} kbps is not one of this Vocos' {bandwidths:?}"
-                    ))
-                })
-            }
-            Frontend::Mel(_) => Err(ModelError::Input("the mel variant has no bandwidth".into())),
+            Frontend::Encodec { bandwidths, .. } => bandwidths
+                .iter()
+                .position(|&b| b == kbps)
+                .ok_or_else(|| ModelError::Bandwidth {
+                    kbps,
+                    offered: bandwidths.clone(),
+                }),
+            Frontend::Mel(_) => Err(ModelError::Variant { needed: "EnCodec" }),
         }
     }
 
@@ -118,13 +113,11 @@ impl Vocos {
             Frontend::Encodec { bandwidths, .. } => bandwidths
                 .get(id)
                 .map(|&kbps| EncodecConfig::default().codebooks_for_bandwidth(kbps))
-                .ok_or_else(|| {
-                    ModelError::Input(format!(
-                        "bandwidth id {id} out of range 0..{}",
-                        bandwidths.len()
-                    ))
+                .ok_or(ModelError::BandwidthId {
+                    id,
+                    count: bandwidths.len(),
                 }),
-            Frontend::Mel(_) => Err(ModelError::Input("the mel variant has no bandwidth".into())),
+            Frontend::Mel(_) => Err(ModelError::Variant { needed: "EnCodec" }),
         }
     }
 
@@ -132,9 +125,7 @@ impl Vocos {
     pub fn codes_to_features(&self, codes: &[Vec<u32>]) -> Result<Tensor> {
         match &self.frontend {
             Frontend::Encodec { codebooks, .. } => codebooks.features(codes),
-            Frontend::Mel(_) => Err(ModelError::Input(
-                "the mel variant does not decode codes".into(),
-            )),
+            Frontend::Mel(_) => Err(ModelError::Variant { needed: "EnCodec" }),
         }
     }
 
@@ -143,9 +134,7 @@ impl Vocos {
         check_audio(audio)?;
         match &self.frontend {
             Frontend::Mel(mel) => mel.features(audio),
-            Frontend::Encodec { .. } => Err(ModelError::Input(
-                "the EnCodec variant has no mel front end".into(),
-            )),
+            Frontend::Encodec { .. } => Err(ModelError::Variant { needed: "mel" }),
         }
     }
 
@@ -158,11 +147,7 @@ impl Vocos {
                 self.codebooks_for_id(id)?;
                 vec![id; frames]
             }
-            (Frontend::Encodec { .. }, None) => {
-                return Err(ModelError::Input(
-                    "the EnCodec variant needs a bandwidth id".into(),
-                ));
-            }
+            (Frontend::Encodec { .. }, None) => return Err(ModelError::MissingBandwidthId),
             (Frontend::Mel(_), _) => Vec::new(),
         };
         let width = features.dim(1)?;

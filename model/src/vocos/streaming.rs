@@ -39,10 +39,10 @@ impl VocosStream {
 
     fn run(&mut self, x: &Rows, flush: bool, out: &mut Rows) -> Result<()> {
         if let Some(&id) = x.ids().iter().find(|&&id| id >= self.bandwidths) {
-            return Err(ModelError::Input(format!(
-                "bandwidth id {id} out of range 0..{}",
-                self.bandwidths
-            )));
+            return Err(ModelError::BandwidthId {
+                id,
+                count: self.bandwidths,
+            });
         }
         let hidden = pass(&mut self.backbone, x, flush)?;
         self.head.step(&hidden, out)?;

@@ -79,7 +79,7 @@ pub fn decode(vocos_path: &Path, kbps: f32, input: &Path, output: &Path) -> Resu
             path: input.to_owned(),
             reason,
         })?;
-    let samples = rows[0].len() * vocos.hop_length();
+    let samples = rows[0].len() * vocos.config.hop();
     let progress = Progress::new(seconds(samples), cost::VOCOS_ENCODEC);
     let audio = progress.stage("decoding", cost::VOCOS_ENCODEC, || {
         vocos.decode_codes(&rows, id)
