@@ -208,7 +208,7 @@ fn fresh_download_loads_and_runs_and_a_second_run_downloads_nothing() {
     let out = hub.download(&[]);
     assert_success(&out);
     print!("{}", stdout(&out));
-    assert_all_installed(&models);
+    assert_all_installed(models);
     let log = server.take_log();
     // Per file one HEAD on the resolve URL; the configs come with the resolve GET, the
     // weights from the redirect target.
@@ -221,11 +221,11 @@ fn fresh_download_loads_and_runs_and_a_second_run_downloads_nothing() {
     assert!(log.iter().all(|r| r.authorization.is_none()));
 
     // The plugin's loader takes them, and they run like the fixtures they came from.
-    models::load(&models, ModelKind::Codec).unwrap();
-    models::load(&models, ModelKind::Mel).unwrap();
+    models::load(models, ModelKind::Codec).unwrap();
+    models::load(models, ModelKind::Mel).unwrap();
     let resynth = |encodec: &Path, vocos: &Path, name| {
         run(
-            &dir,
+            dir,
             name,
             &[
                 &"resynth",
@@ -250,7 +250,7 @@ fn fresh_download_loads_and_runs_and_a_second_run_downloads_nothing() {
             "b.wav"
         )
     );
-    let mel = |vocos: &Path, name| run(&dir, name, &[&"mel", &"--vocos", &vocos]);
+    let mel = |vocos: &Path, name| run(dir, name, &[&"mel", &"--vocos", &vocos]);
     assert_eq!(
         mel(&models.join("vocos-mel-24khz"), "c.wav"),
         mel(&fixture_dir("vocos_mel"), "d.wav")
@@ -269,7 +269,7 @@ fn fresh_download_loads_and_runs_and_a_second_run_downloads_nothing() {
     assert_success(&out);
     let log = server.take_log();
     assert_eq!((log.len(), content_requests(&log)), (2, 0));
-    assert_installed(&models, &hub::catalogue::VOCOS_MEL);
+    assert_installed(models, &hub::catalogue::VOCOS_MEL);
 
     // `list` says what is there and that it is verified.
     let out = hub.list();
@@ -411,14 +411,14 @@ fn not_found_and_unauthorized_are_one_line_errors() {
         ..Faults::default()
     });
     let args: [&dyn AsRef<OsStr>; 4] = [&"models", &"download", &"--dir", &models];
-    let out = vocos_with(server.url(), &dir, None, None, &args);
+    let out = vocos_with(server.url(), dir, None, None, &args);
     assert_one_line_error(
         &out,
         "HTTP 401 for facebook/encodec_24khz: access denied; it needs a Hugging Face token: set HF_TOKEN",
     );
-    let out = vocos_with(server.url(), &dir, None, Some("hf_wrong"), &args);
+    let out = vocos_with(server.url(), dir, None, Some("hf_wrong"), &args);
     assert_one_line_error(&out, "the token in HF_TOKEN cannot read it");
-    let out = vocos_with(server.url(), &dir, None, Some("hf_right"), &args);
+    let out = vocos_with(server.url(), dir, None, Some("hf_right"), &args);
     assert_success(&out);
     // The token goes to the endpoint's resolve URLs.
     let log = server.take_log();
@@ -432,7 +432,7 @@ fn not_found_and_unauthorized_are_one_line_errors() {
     std::fs::create_dir_all(dir.join("hf_home")).unwrap();
     std::fs::write(dir.join("hf_home/token"), "hf_right\n").unwrap();
     let args: [&dyn AsRef<OsStr>; 4] = [&"models", &"download", &"--dir", &models];
-    assert_success(&vocos_with(server.url(), &dir, None, None, &args));
+    assert_success(&vocos_with(server.url(), dir, None, None, &args));
     assert_installed(&models, &hub::catalogue::ENCODEC);
 }
 
