@@ -7,7 +7,7 @@ use vocos_model::error::Result;
 use vocos_model::mel_stream::MelStream;
 use vocos_model::vocos::VocosConfig;
 
-use crate::engine::{ProcessError, StreamProcessor};
+use crate::engine::{ProcessError, Processed, StreamProcessor, Timing};
 use crate::models::{LoadedModel, ModelKind};
 
 /// Frame and latency (24 kHz samples) of each mode with the released models' configuration:
@@ -28,11 +28,9 @@ enum Stream {
 
 pub struct ModelProcessor {
     stream: Stream,
-    frame: usize,
-    /// Frames per step (see `params::Latency`). Bandwidth changes still land on their own
-    /// frame: the engine splits the step there.
-    frames_per_step: usize,
-    latency: usize,
+    /// The mode's frame and latency, with the frames per step of `params::Latency` (bandwidth
+    /// changes still land on their own frame: the engine splits the step there).
+    timing: Timing,
     /// Per channel.
     out: Vec<Vec<f32>>,
 }
@@ -56,34 +54,25 @@ impl ModelProcessor {
                 (Stream::Mel(Box::new(stream)), frame, latency)
             }
         };
-        Ok(Self {
-            stream,
+        let timing = Timing {
             frame,
             frames_per_step,
             latency,
-            out: vec![Vec::with_capacity(frames_per_step * frame); channels],
+        };
+        Ok(Self {
+            stream,
+            timing,
+            out: vec![Vec::with_capacity(timing.step()); channels],
         })
     }
 }
 
 impl StreamProcessor for ModelProcessor {
-    fn frame_size(&self) -> usize {
-        self.frame
+    fn timing(&self) -> Timing {
+        self.timing
     }
 
-    fn frames_per_step(&self) -> usize {
-        self.frames_per_step
-    }
-
-    fn latency(&self) -> usize {
-        self.latency
-    }
-
-    fn process_frames(
-        &mut self,
-        input: &[&[f32]],
-        output: &mut [&mut [f32]],
-    ) -> std::result::Result<(), ProcessError> {
+    fn process_frames(&mut self, input: &[&[f32]], output: &mut [&mut [f32]]) -> Processed {
         self.out.iter_mut().for_each(Vec::clear);
         match &mut self.stream {
             Stream::Codec(stream) => stream.push(input, &mut self.out),

@@ -227,19 +227,7 @@ impl Plugin for VocosCodec {
             let gain = util::db_to_gain_fast(params.gain.smoothed.next());
             (mix, gain)
         });
-        let status = &self.status;
-        status
-            .underruns
-            .store(engine.underruns(), Ordering::Relaxed);
-        status
-            .broken_input_blocks
-            .store(engine.broken_input_blocks(), Ordering::Relaxed);
-        status
-            .model_resets
-            .store(engine.model_resets(), Ordering::Relaxed);
-        status
-            .ignores_transport
-            .store(engine.ignores_transport(), Ordering::Relaxed);
+        self.status.follow(engine);
         ProcessStatus::Normal
     }
 

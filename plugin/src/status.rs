@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::engine::{Failures, MODEL_RATE};
+use crate::engine::{Engine, Failures, MODEL_RATE};
 
 /// Shown while no model is loaded: the plugin then outputs the latency-compensated dry signal.
 pub const NO_MODEL: &str = "No model loaded: the output is the input, delayed by the latency.";
@@ -53,6 +53,20 @@ impl Default for Status {
 }
 
 impl Status {
+    /// Takes the engine's counts after a block. Atomics only: for the audio thread.
+    pub fn follow(&self, engine: &Engine) {
+        let counts = [
+            (&self.underruns, engine.underruns()),
+            (&self.broken_input_blocks, engine.broken_input_blocks()),
+            (&self.model_resets, engine.model_resets()),
+        ];
+        for (count, value) in counts {
+            count.store(value, Ordering::Relaxed);
+        }
+        self.ignores_transport
+            .store(engine.ignores_transport(), Ordering::Relaxed);
+    }
+
     /// What went wrong with the audio in the current activation, in words, if anything. Locks:
     /// for the editor, never on the audio thread.
     pub fn audio_problems(&self) -> Option<String> {

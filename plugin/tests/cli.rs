@@ -1,11 +1,14 @@
 //! The `vocos` command-line tool end to end on the tiny fixtures: each command's output equals
 //! the reference implementation's, and bad input fails with one clear line.
 
+mod vocos_command;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use candle_core::{Device, Tensor};
+use vocos_command::assert_success;
 
 fn fixtures(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -22,12 +25,7 @@ fn floats(t: &Tensor) -> Vec<f32> {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("cli")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    vocos_command::scratch("cli", name)
 }
 
 fn vocos(args: &[&dyn AsRef<OsStr>]) -> Output {
@@ -35,14 +33,6 @@ fn vocos(args: &[&dyn AsRef<OsStr>]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn assert_success(out: &Output) {
-    assert!(
-        out.status.success(),
-        "vocos failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn write_wav(path: &Path, channels: u16, rate: u32, interleaved: &[f32]) {
@@ -60,6 +50,59 @@ fn write_wav(path: &Path, channels: u16, rate: u32, interleaved: &[f32]) {
 fn read_wav(path: &Path) -> (hound::WavSpec, Vec<f32>) {
     let mut r = hound::WavReader::open(path).unwrap();
     (r.spec(), r.samples::<f32>().map(Result::unwrap).collect())
+}
+
+/// `vocos resynth` with the tiny EnCodec and Vocos at `kbps`, after the `options`.
+fn resynth(options: &[&str], kbps: &str, input: &Path, output: &Path) -> Output {
+    let (encodec, vocos_dir) = (fixtures("encodec_th"), fixtures("vocos_encodec"));
+    let mut args: Vec<&dyn AsRef<OsStr>> = vec![&"resynth"];
+    args.extend(options.iter().map(|o| o as &dyn AsRef<OsStr>));
+    let models: [&dyn AsRef<OsStr>; 6] = [
+        &"--encodec",
+        &encodec,
+        &"--vocos",
+        &vocos_dir,
+        &"--bandwidth",
+        &kbps,
+    ];
+    args.extend(models);
+    args.extend([&input as &dyn AsRef<OsStr>, &output]);
+    vocos(&args)
+}
+
+/// `vocos resynth --streaming` at 6 kbps of `interleaved` audio written to a file `name`.wav
+/// with `channels` at `rate`: the output, checked to have the same channels, rate and length.
+fn streaming_resynth(
+    dir: &Path,
+    name: &str,
+    channels: u16,
+    rate: u32,
+    interleaved: &[f32],
+) -> Vec<f32> {
+    let (input, output) = (
+        dir.join(format!("{name}.wav")),
+        dir.join(format!("{name}_out.wav")),
+    );
+    write_wav(&input, channels, rate, interleaved);
+    assert_success(&resynth(&["--streaming"], "6", &input, &output));
+    let (spec, out) = read_wav(&output);
+    assert_eq!((spec.channels, spec.sample_rate), (channels, rate));
+    assert_eq!(out.len(), interleaved.len());
+    out
+}
+
+/// `vocos decode` of `codes` with the tiny Vocos at `kbps`.
+fn decode(codes: &Path, kbps: &str, output: &Path) -> Output {
+    let vocos_dir = fixtures("vocos_encodec");
+    vocos(&[
+        &"decode",
+        &"--vocos",
+        &vocos_dir,
+        &"--bandwidth",
+        &kbps,
+        &codes,
+        &output,
+    ])
 }
 
 fn assert_close(stage: &str, actual: &[f32], expected: &[f32]) {
@@ -83,18 +126,7 @@ fn resynth_encode_decode_and_mel_equal_the_reference() {
 
     // resynth at 6 kbps = Vocos.forward(audio, bandwidth_id=2)
     let out = dir.join("resynth.wav");
-    let (encodec_th, vocos_encodec) = (fixtures("encodec_th"), fixtures("vocos_encodec"));
-    assert_success(&vocos(&[
-        &"resynth",
-        &"--encodec",
-        &encodec_th,
-        &"--vocos",
-        &vocos_encodec,
-        &"--bandwidth",
-        &"6",
-        &input,
-        &out,
-    ]));
+    assert_success(&resynth(&[], "6", &input, &out));
     let (spec, audio) = read_wav(&out);
     assert_eq!(
         (
@@ -134,16 +166,7 @@ fn resynth_encode_decode_and_mel_equal_the_reference() {
 
     // decode of Bark-layout codes (8, 1, T) at 6 kbps = Vocos.decode(codes_to_features(codes), 2)
     let decoded = dir.join("bark.wav");
-    let bark = fixtures("bark_codes.npy");
-    assert_success(&vocos(&[
-        &"decode",
-        &"--vocos",
-        &vocos_encodec,
-        &"--bandwidth",
-        &"6",
-        &bark,
-        &decoded,
-    ]));
+    assert_success(&decode(&fixtures("bark_codes.npy"), "6", &decoded));
     assert_close(
         "decode of Bark codes",
         &read_wav(&decoded).1,
@@ -152,15 +175,7 @@ fn resynth_encode_decode_and_mel_equal_the_reference() {
 
     // decode of our own (n_q, T) file at 3 kbps uses its first 4 codebooks.
     let low = dir.join("low.wav");
-    assert_success(&vocos(&[
-        &"decode",
-        &"--vocos",
-        &vocos_encodec,
-        &"--bandwidth",
-        &"3",
-        &codes_path,
-        &low,
-    ]));
+    assert_success(&decode(&codes_path, "3", &low));
     assert_close(
         "decode of 6 kbps codes at 3 kbps",
         &read_wav(&low).1,
@@ -195,18 +210,7 @@ fn stereo_48k_input_is_downmixed_and_resampled() {
     let input = dir.join("stereo48k.wav");
     write_wav(&input, 2, 48_000, &interleaved);
     let out = dir.join("out.wav");
-    let (encodec_th, vocos_encodec) = (fixtures("encodec_th"), fixtures("vocos_encodec"));
-    assert_success(&vocos(&[
-        &"resynth",
-        &"--encodec",
-        &encodec_th,
-        &"--vocos",
-        &vocos_encodec,
-        &"--bandwidth",
-        &"12",
-        &input,
-        &out,
-    ]));
+    assert_success(&resynth(&[], "12", &input, &out));
     let (spec, audio) = read_wav(&out);
     assert_eq!(spec.sample_rate, 24_000);
     assert_eq!(
@@ -305,48 +309,15 @@ fn streaming_resynth_equals_the_reference_and_keeps_rate_and_channels() {
     let audio = floats(&g["audio"]);
     let reference = floats(&g["audio_out_2"]);
     let dir = scratch("streaming");
-    let (input, output) = (dir.join("in.wav"), dir.join("out.wav"));
-    write_wav(&input, 1, 24_000, &audio);
-    let encodec = fixtures("encodec_th");
-    let vocos_dir = fixtures("vocos_encodec");
-    let args = |i: &Path, o: &Path| -> Vec<std::ffi::OsString> {
-        [
-            "resynth".as_ref(),
-            "--streaming".as_ref(),
-            "--encodec".as_ref(),
-            encodec.as_os_str(),
-            "--vocos".as_ref(),
-            vocos_dir.as_os_str(),
-            "--bandwidth".as_ref(),
-            "6".as_ref(),
-            i.as_os_str(),
-            o.as_os_str(),
-        ]
-        .iter()
-        .map(|s: &&OsStr| s.to_os_string())
-        .collect()
-    };
-    let a = args(&input, &output);
-    let refs: Vec<&dyn AsRef<OsStr>> = a.iter().map(|s| s as &dyn AsRef<OsStr>).collect();
-    assert_success(&vocos(&refs));
-    let (spec, out) = read_wav(&output);
-    assert_eq!((spec.channels, spec.sample_rate), (1, 24_000));
-    assert_eq!(out.len(), audio.len());
+    let out = streaming_resynth(&dir, "24k", 1, 24_000, &audio);
     let compared = audio.len() - 9_440;
-    let peak = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let worst = (0..compared)
-        .map(|n| (out[n] - reference[n]).abs())
-        .fold(0f32, f32::max);
-    assert!(worst <= 1e-4 * peak, "error {worst} vs peak {peak}");
+    assert_close(
+        "streaming resynth 6 kbps",
+        &out[..compared],
+        &reference[..compared],
+    );
 
     let stereo: Vec<f32> = audio.iter().flat_map(|&s| [s, -s]).collect();
-    let (input, output) = (dir.join("in48.wav"), dir.join("out48.wav"));
-    write_wav(&input, 2, 48_000, &stereo);
-    let a = args(&input, &output);
-    let refs: Vec<&dyn AsRef<OsStr>> = a.iter().map(|s| s as &dyn AsRef<OsStr>).collect();
-    assert_success(&vocos(&refs));
-    let (spec, out) = read_wav(&output);
-    assert_eq!((spec.channels, spec.sample_rate), (2, 48_000));
-    assert_eq!(out.len(), stereo.len());
+    let out = streaming_resynth(&dir, "48k", 2, 48_000, &stereo);
     assert!(out.iter().all(|s| s.is_finite()) && out.iter().any(|&s| s != 0.0));
 }

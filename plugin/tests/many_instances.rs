@@ -17,7 +17,6 @@ mod host_common;
 
 use std::sync::Barrier;
 
-use clack_extensions::render::RenderMode;
 use clap_plugin::*;
 use host_common::*;
 
@@ -37,25 +36,23 @@ fn eight_instances_share_the_weights_and_survive_concurrent_swaps() {
     let input = &input;
     // The reference: the same audio rendered offline by an instance alone, which stays alive
     // (holding the weights) until the end.
-    let mut alone = plugin_with_tiny_models();
-    alone.set_render(RenderMode::Offline);
-    let (reference, latency) = alone.render(rate, input, &[], Pace::Flat);
+    let mut alone = Clap::with_tiny_models();
+    let (reference, latency) = alone.render(rate, input, &[], Mode::Offline);
     let start = &Barrier::new(PLAYERS + SWAPPERS);
     let (played, swapped) = std::thread::scope(|scope| {
         let players: Vec<_> = (0..PLAYERS)
             .map(|_| {
                 scope.spawn(move || {
-                    let mut plugin = plugin_with_tiny_models();
-                    plugin.set_render(RenderMode::Realtime);
+                    let mut plugin = Clap::with_tiny_models();
                     start.wait();
-                    plugin.render(rate, input, &[], Pace::RealTime)
+                    plugin.render(rate, input, &[], Mode::RealTime)
                 })
             })
             .collect();
         let swappers: Vec<_> = (0..SWAPPERS)
             .map(|i| {
                 scope.spawn(move || {
-                    let mut plugin = plugin_with_tiny_models();
+                    let mut plugin = Clap::with_tiny_models();
                     let model = plugin.param("Model");
                     let audio = vec![noise(rate as usize / 2, 20 + i as u32); 2];
                     let mut latencies = Vec::new();
@@ -68,7 +65,7 @@ fn eight_instances_share_the_weights_and_survive_concurrent_swaps() {
                             value: ((swap + 1) % 2) as f64,
                         };
                         let (output, latency) =
-                            plugin.render(48_000, &audio, &[change], Pace::RealTime);
+                            plugin.render(48_000, &audio, &[change], Mode::RealTime);
                         assert!(output.iter().flatten().all(|s| s.is_finite()));
                         latencies.push(latency);
                     }
@@ -123,8 +120,8 @@ fn eight_instances_share_the_weights_and_survive_concurrent_swaps() {
     // When the last instance holding them goes, the weights are freed: the next instance
     // reads them again.
     drop(alone);
-    let mut again = plugin_with_tiny_models();
-    again.render(rate, &vec![vec![0.0; 1000]; 2], &[], Pace::Flat);
+    let mut again = Clap::with_tiny_models();
+    again.render(rate, &vec![vec![0.0; 1000]; 2], &[], Mode::FlatOut);
     assert_eq!(
         reads("encodec_24khz"),
         2,

@@ -69,11 +69,11 @@ impl Engine {
         processor: Box<dyn StreamProcessor>,
     ) -> Result<Self, EngineError> {
         let resamplers = Plan::resamplers(&setup)?;
-        let processor_frame = processor.frame_size();
+        let timing = processor.timing();
         let plan = Plan::new(
             &setup,
-            processor.frame_size() * processor.frames_per_step(),
-            processor.latency(),
+            timing.step(),
+            timing.latency,
             resamplers.as_ref().map(|(d, u)| (d, u)),
         );
         let ch = setup.channels;
@@ -119,7 +119,7 @@ impl Engine {
                 .then(|| PaceDetector::new(setup.host_rate, setup.max_block)),
             transport: TransportFollower::default(),
             grid: FrameGrid {
-                frame: processor_frame,
+                frame: timing.frame,
                 host_rate: setup.host_rate,
             },
             after_broken_input: false,

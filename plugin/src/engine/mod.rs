@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 pub use audio::Engine;
 pub use plan::{EngineSetup, Plan};
-pub use processor::{MODEL_RATE, Passthrough, ProcessError, StreamProcessor};
+pub use processor::{MODEL_RATE, Passthrough, ProcessError, Processed, StreamProcessor, Timing};
 pub use transport::Playhead;
 
 /// Messages from the audio thread to the worker. Positions count host frames (one sample per

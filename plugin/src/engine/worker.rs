@@ -169,8 +169,9 @@ impl Worker {
             shared,
         } = links;
         let ch = setup.channels;
-        let frame = processor.frame_size();
-        let per_step = processor.frames_per_step().max(1);
+        let timing = processor.timing();
+        let frame = timing.frame;
+        let per_step = timing.frames_per_step.max(1);
         let step = frame * per_step;
         let stages = match &resamplers {
             None => Stages {
@@ -294,14 +295,10 @@ impl Worker {
         true
     }
 
-    /// Swaps in `processor` if it has the same frame and latency (so timing is unchanged); it
-    /// starts from its stream start with the current bandwidth. The old one is dropped here,
-    /// off the audio thread.
+    /// Swaps in `processor` if it has the same timing; it starts from its stream start with the
+    /// current bandwidth. The old one is dropped here, off the audio thread.
     fn replace_processor(&mut self, mut processor: Box<dyn StreamProcessor>) {
-        if processor.frame_size() != self.stages.frame
-            || processor.frames_per_step().max(1) != self.stages.per_step
-            || processor.latency() != self.processor.latency()
-        {
+        if processor.timing() != self.processor.timing() {
             return;
         }
         if let Some(index) = self.bandwidth {

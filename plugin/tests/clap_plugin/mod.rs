@@ -1,11 +1,10 @@
 //! A CLAP test host over clack-host: one instance of the plugin from the bundle `cargo xtask
-//! test` built, and what the host tests do with it (ports, parameters, state, rendering with
-//! parameter changes and transport).
+//! test` built, as a [`Host`] (ports, parameters, state, rendering with parameter changes and
+//! transport).
 
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
 use clack_extensions::audio_ports::{AudioPortInfoBuffer, PluginAudioPorts};
 use clack_extensions::audio_ports_config::{AudioPortsConfigBuffer, PluginAudioPortsConfig};
@@ -48,25 +47,10 @@ pub struct Clap {
     _entry: PluginEntry,
 }
 
-/// A parameter value change at a sample position of the processed signal.
-#[derive(Clone, Copy)]
-pub struct Change {
-    pub at: usize,
-    pub param: ClapId,
-    pub value: f64,
-}
+impl Host for Clap {
+    const NAME: &'static str = "CLAP";
 
-/// How blocks are fed to an activated plugin.
-#[derive(Clone, Copy, PartialEq, Debug)]
-pub enum Pace {
-    /// One block per block duration, like a real-time host.
-    RealTime,
-    /// As fast as the plugin returns (offline rendering).
-    Flat,
-}
-
-impl Clap {
-    pub fn load() -> Self {
+    fn load() -> Self {
         let path = clap_path();
         // SAFETY: the bundle is our own plugin, built for this test.
         let entry = unsafe { PluginEntry::load(&path) }
@@ -89,6 +73,131 @@ impl Clap {
         }
     }
 
+    fn channels(&mut self) -> (u32, u32) {
+        self.port_channels()
+    }
+
+    fn select_channels(&mut self, channels: usize) {
+        self.select_port_configuration(channels as u32);
+    }
+
+    fn param(&mut self, name: &str) -> u32 {
+        let params: PluginParams = self.extension();
+        let handle = self.instance.plugin_handle();
+        (0..params.count(&handle))
+            .find_map(|i| {
+                let mut buffer = ParamInfoBuffer::new();
+                let info = params.get_info(&handle, i, &mut buffer)?;
+                (info.name == name.as_bytes()).then_some(info.id.get())
+            })
+            .unwrap_or_else(|| panic!("no parameter named {name}"))
+    }
+
+    fn param_value(&mut self, id: u32) -> f64 {
+        let params: PluginParams = self.extension();
+        params
+            .get_value(&self.instance.plugin_handle(), ClapId::new(id))
+            .expect("parameter value")
+    }
+
+    /// nice-plug exposes stepped parameters to CLAP as their step index.
+    fn stepped(step: usize, _last: usize) -> f64 {
+        step as f64
+    }
+
+    /// The saved state: nice-plug writes a little-endian u64 length, then JSON.
+    fn save(&mut self) -> serde_json::Value {
+        let state: PluginState = self.extension();
+        let mut bytes = Vec::new();
+        state
+            .save(&self.instance.plugin_handle(), &mut bytes)
+            .expect("saving state");
+        let (length, json) = bytes.split_at(8);
+        let length = u64::from_le_bytes(length.try_into().unwrap());
+        assert_eq!(length as usize, json.len(), "state length prefix");
+        serde_json::from_slice(json).expect("state is JSON")
+    }
+
+    fn restore(&mut self, json: &serde_json::Value) {
+        let json = serde_json::to_vec(json).unwrap();
+        let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(&json);
+        let state: PluginState = self.extension();
+        state
+            .load(&self.instance.plugin_handle(), &mut &bytes[..])
+            .expect("loading state");
+    }
+
+    /// The transport of `timeline` goes with every block as a CLAP transport event with the
+    /// position on the seconds timeline; the render mode is set through the render extension.
+    fn render_take(&mut self, take: Take) -> Rendered {
+        self.set_render(if take.mode == Mode::Offline {
+            RenderMode::Offline
+        } else {
+            RenderMode::Realtime
+        });
+        let config = PluginAudioConfiguration {
+            sample_rate: f64::from(take.rate),
+            min_frames_count: 1,
+            max_frames_count: MAX_BLOCK as u32,
+        };
+        let processor = self
+            .instance
+            .activate(|_, _| (), config)
+            .expect("activating");
+        let latency = self.latency();
+        let mut processor = processor.start_processing().expect("starting processing");
+
+        let channels = take.input.len();
+        let mut input_ports = AudioPorts::with_capacity(channels, 1);
+        let mut output_ports = AudioPorts::with_capacity(channels, 1);
+        let mut events = EventBuffer::new();
+        let mut output_events = EventBuffer::new();
+        let output = process_blocks(&take, |block| {
+            let b = block.len;
+            let transport = block.playhead.map(|p| transport_event(p, take.rate));
+            events.clear();
+            for (offset, change) in &block.changes {
+                events.push(&ParamValueEvent::new(
+                    *offset as u32,
+                    ClapId::new(change.param),
+                    Pckn::match_all(),
+                    change.value,
+                ));
+            }
+            let audio_in = input_ports.with_input_buffers([AudioPortBuffer {
+                latency: 0,
+                channels: AudioPortBufferType::f32_input_only(
+                    block
+                        .input
+                        .iter_mut()
+                        .map(|c| InputChannel::variable(&mut c[..b])),
+                ),
+            }]);
+            let mut audio_out = output_ports.with_output_buffers([AudioPortBuffer {
+                latency: 0,
+                channels: AudioPortBufferType::f32_output_only(
+                    block.output.iter_mut().map(|c| &mut c[..b]),
+                ),
+            }]);
+            output_events.clear();
+            processor
+                .process(
+                    &audio_in,
+                    &mut audio_out,
+                    &InputEvents::from_buffer(&events),
+                    &mut OutputEvents::from_buffer(&mut output_events),
+                    Some(block.pos as u64),
+                    transport.as_ref(),
+                )
+                .expect("process");
+        });
+        self.instance.deactivate(processor.stop_processing());
+        (output, latency)
+    }
+}
+
+impl Clap {
     pub fn extension<E>(&mut self) -> E
     where
         E: clack_host::extensions::Extension<
@@ -118,7 +227,7 @@ impl Clap {
     }
 
     /// Selects the audio ports configuration with `channels` in and out.
-    pub fn select_channels(&mut self, channels: u32) {
+    pub fn select_port_configuration(&mut self, channels: u32) {
         let configs: PluginAudioPortsConfig = self.extension();
         let handle = self.instance.plugin_handle();
         let mut chosen = None;
@@ -138,7 +247,7 @@ impl Clap {
         assert_eq!(self.port_channels(), (channels, channels));
     }
 
-    pub fn set_render(&mut self, mode: RenderMode) {
+    fn set_render(&mut self, mode: RenderMode) {
         let render: PluginRender = self.extension();
         render
             .set(&self.instance.plugin_handle(), mode)
@@ -148,151 +257,6 @@ impl Clap {
     pub fn latency(&mut self) -> usize {
         let latency: PluginLatency = self.extension();
         latency.get(&self.instance.plugin_handle()) as usize
-    }
-
-    pub fn param(&mut self, name: &str) -> ClapId {
-        let params: PluginParams = self.extension();
-        let handle = self.instance.plugin_handle();
-        (0..params.count(&handle))
-            .find_map(|i| {
-                let mut buffer = ParamInfoBuffer::new();
-                let info = params.get_info(&handle, i, &mut buffer)?;
-                (info.name == name.as_bytes()).then_some(info.id)
-            })
-            .unwrap_or_else(|| panic!("no parameter named {name}"))
-    }
-
-    pub fn param_value(&mut self, id: ClapId) -> f64 {
-        let params: PluginParams = self.extension();
-        params
-            .get_value(&self.instance.plugin_handle(), id)
-            .expect("parameter value")
-    }
-
-    /// The saved state: nice-plug writes a little-endian u64 length, then JSON.
-    pub fn save(&mut self) -> serde_json::Value {
-        let state: PluginState = self.extension();
-        let mut bytes = Vec::new();
-        state
-            .save(&self.instance.plugin_handle(), &mut bytes)
-            .expect("saving state");
-        let (length, json) = bytes.split_at(8);
-        let length = u64::from_le_bytes(length.try_into().unwrap());
-        assert_eq!(length as usize, json.len(), "state length prefix");
-        serde_json::from_slice(json).expect("state is JSON")
-    }
-
-    pub fn restore(&mut self, json: &serde_json::Value) {
-        let json = serde_json::to_vec(json).unwrap();
-        let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
-        bytes.extend_from_slice(&json);
-        let state: PluginState = self.extension();
-        state
-            .load(&self.instance.plugin_handle(), &mut &bytes[..])
-            .expect("loading state");
-    }
-
-    /// Activates at `rate`, runs `input` (one vector per channel) through the plugin with the
-    /// given parameter changes, deactivates, and returns the output and the latency reported
-    /// after activation. The host reports no transport.
-    pub fn render(
-        &mut self,
-        rate: u32,
-        input: &[Vec<f32>],
-        changes: &[Change],
-        pace: Pace,
-    ) -> (Vec<Vec<f32>>, usize) {
-        let timeline = [Stretch::untimed(input[0].len())];
-        self.render_timeline(rate, input, changes, pace, &timeline)
-    }
-
-    /// As [`Self::render`], with the transport of `timeline` sent with every block (a CLAP
-    /// transport event with the position on the seconds timeline).
-    pub fn render_timeline(
-        &mut self,
-        rate: u32,
-        input: &[Vec<f32>],
-        changes: &[Change],
-        pace: Pace,
-        timeline: &[Stretch],
-    ) -> (Vec<Vec<f32>>, usize) {
-        let config = PluginAudioConfiguration {
-            sample_rate: f64::from(rate),
-            min_frames_count: 1,
-            max_frames_count: MAX_BLOCK as u32,
-        };
-        let processor = self
-            .instance
-            .activate(|_, _| (), config)
-            .expect("activating");
-        let latency = self.latency();
-        let mut processor = processor.start_processing().expect("starting processing");
-
-        let channels = input.len();
-        let len = input[0].len();
-        let mut output = vec![vec![0.0f32; len]; channels];
-        let mut in_block = vec![vec![0.0f32; MAX_BLOCK]; channels];
-        let mut out_block = vec![vec![0.0f32; MAX_BLOCK]; channels];
-        let mut input_ports = AudioPorts::with_capacity(channels, 1);
-        let mut output_ports = AudioPorts::with_capacity(channels, 1);
-        let mut events = EventBuffer::new();
-        let mut output_events = EventBuffer::new();
-        let start = Instant::now();
-        let mut pos = 0;
-        assert_eq!(timeline.iter().map(|s| s.len).sum::<usize>(), len);
-        for (b, playhead) in timeline_blocks(timeline) {
-            for c in 0..channels {
-                in_block[c][..b].copy_from_slice(&input[c][pos..pos + b]);
-            }
-            let transport = playhead.map(|p| transport_event(p, rate));
-            events.clear();
-            for change in changes.iter().filter(|c| (pos..pos + b).contains(&c.at)) {
-                let time = (change.at - pos) as u32;
-                events.push(&ParamValueEvent::new(
-                    time,
-                    change.param,
-                    Pckn::match_all(),
-                    change.value,
-                ));
-            }
-            let audio_in = input_ports.with_input_buffers([AudioPortBuffer {
-                latency: 0,
-                channels: AudioPortBufferType::f32_input_only(
-                    in_block
-                        .iter_mut()
-                        .map(|c| InputChannel::variable(&mut c[..b])),
-                ),
-            }]);
-            let mut audio_out = output_ports.with_output_buffers([AudioPortBuffer {
-                latency: 0,
-                channels: AudioPortBufferType::f32_output_only(
-                    out_block.iter_mut().map(|c| &mut c[..b]),
-                ),
-            }]);
-            output_events.clear();
-            processor
-                .process(
-                    &audio_in,
-                    &mut audio_out,
-                    &InputEvents::from_buffer(&events),
-                    &mut OutputEvents::from_buffer(&mut output_events),
-                    Some(pos as u64),
-                    transport.as_ref(),
-                )
-                .expect("process");
-            for c in 0..channels {
-                output[c][pos..pos + b].copy_from_slice(&out_block[c][..b]);
-            }
-            pos += b;
-            if pace == Pace::RealTime {
-                let due = Duration::from_secs_f64(pos as f64 / f64::from(rate));
-                if let Some(wait) = due.checked_sub(start.elapsed()) {
-                    std::thread::sleep(wait);
-                }
-            }
-        }
-        self.instance.deactivate(processor.stop_processing());
-        (output, latency)
     }
 }
 
@@ -319,15 +283,4 @@ pub fn transport_event(playhead: Playhead, rate: u32) -> TransportEvent {
         time_signature_numerator: 4,
         time_signature_denominator: 4,
     }
-}
-
-/// The plugin with the tiny models chosen as its model folder, as a restored project would have.
-pub fn plugin_with_tiny_models() -> Clap {
-    let mut plugin = Clap::load();
-    let mut state = plugin.save();
-    let folder = tiny_model_folder().display().to_string();
-    state["fields"]["model-path"] =
-        serde_json::Value::String(serde_json::to_string(&folder).unwrap());
-    plugin.restore(&state);
-    plugin
 }
