@@ -11,8 +11,9 @@ use crate::engine::{ProcessError, Processed, StreamProcessor, Timing};
 use crate::models::{LoadedModel, ModelKind};
 
 /// Frame and latency (24 kHz samples) of each mode with the released models' configuration:
-/// the engine reports the latency even before a model is loaded, so loading one never changes
-/// it (a model of another configuration is refused, see [`ModelProcessor::new`]).
+/// the passthrough stands in with this timing before a model is loaded, so loading a released
+/// model never changes the reported latency (the worker swaps in only a processor of the same
+/// timing; a model of another configuration takes effect at the next activation).
 pub fn frame_and_latency(kind: ModelKind) -> (usize, usize) {
     let config = match kind {
         ModelKind::Codec => VocosConfig::released_encodec(),
