@@ -8,7 +8,9 @@ mod common;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use common::{assert_close, floats, goldens, ints};
+use common::{
+    assert_close, assert_close_where, assert_delayed, floats, goldens, ints, stream_channels,
+};
 use vocos_model::encodec::Encodec;
 use vocos_model::streaming::{Rows, StreamingModule};
 use vocos_model::vocos::Vocos;
@@ -183,29 +185,20 @@ fn full_size_streams_match_reference() {
             assert!(worst_margin < 1e-2 && flipped.len() * 50 < frames);
 
             let mut stream = CodecStream::new(encodec.clone(), vocos.clone(), id, 1).unwrap();
-            let mut out = Vec::new();
-            for piece in audio.chunks(chunk) {
-                stream
-                    .push(&[piece], std::slice::from_mut(&mut out))
-                    .unwrap();
-            }
+            let out = stream_channels(&[&audio], chunk, |p, o| stream.push(p, o).unwrap());
             let reach = |t: usize| {
                 let lo = ((t as i64 - 28) * 320 - 480).max(0) as usize;
                 lo..(t + 28) * 320 + 800
             };
-            let kept: Vec<usize> = (0..out.len() - stream.latency())
-                .filter(|n| !flipped.iter().any(|&t| reach(t).contains(n)))
-                .collect();
-            let streamed: Vec<f32> = kept.iter().map(|&n| out[stream.latency() + n]).collect();
-            let offline: Vec<f32> = kept.iter().map(|&n| reference[n]).collect();
-            assert_close(
+            let latency = stream.latency();
+            let n = out[0].len() - latency;
+            assert_close_where(
                 &format!(
-                    "full-size stream, {key} kbps, chunks of {chunk} ({} of {} samples outside flipped frames' reach)",
-                    kept.len(),
-                    out.len() - stream.latency()
+                    "full-size stream, {key} kbps, chunks of {chunk}, outside flipped frames' reach"
                 ),
-                &streamed,
-                &offline,
+                &out[0][latency..],
+                &reference[..n],
+                |n| !flipped.iter().any(|&t| reach(t).contains(&n)),
             );
         }
     }
@@ -215,17 +208,12 @@ fn full_size_streams_match_reference() {
     let mut stream = MelStream::new(&Vocos::load(&dir().join("vocos_mel")).unwrap(), 1).unwrap();
     for chunk in [1, 4096] {
         stream.reset();
-        let mut out = Vec::new();
-        for piece in audio.chunks(chunk) {
-            stream
-                .push(&[piece], std::slice::from_mut(&mut out))
-                .unwrap();
-        }
-        let n = out.len() - stream.latency();
-        assert_close(
+        let out = stream_channels(&[&audio], chunk, |p, o| stream.push(p, o).unwrap());
+        assert_delayed(
             &format!("full-size mel stream, chunks of {chunk}"),
-            &out[stream.latency()..],
-            &reference[..n],
+            &out[0],
+            stream.latency(),
+            &reference,
         );
     }
 }

@@ -7,7 +7,7 @@
 mod common;
 
 use candle_core::Tensor;
-use common::{assert_close, floats, goldens, ints, tiny};
+use common::{assert_close, assert_delayed, floats, goldens, ints, stream_channels, tiny};
 use vocos_model::streaming::{Rows, StreamingModule};
 use vocos_model::vocos::{Vocos, VocosStream};
 
@@ -88,19 +88,17 @@ fn streamed_codec_equals_reference_forward_delayed_by_the_latency() {
         assert_eq!(stream.latency(), 27 * 320 + 480);
         for chunk in CHUNKINGS {
             stream.reset();
-            let mut out = Vec::new();
-            for piece in audio.chunks(chunk) {
-                stream
-                    .push(&[piece], std::slice::from_mut(&mut out))
-                    .unwrap();
-            }
-            assert_eq!(out.len(), audio.len() / 320 * 320, "id {id} chunk {chunk}");
-            assert!(out[..stream.latency()].iter().all(|&s| s == 0.0));
-            let n = out.len() - stream.latency();
-            assert_close(
+            let out = stream_channels(&[&audio], chunk, |p, o| stream.push(p, o).unwrap());
+            assert_eq!(
+                out[0].len(),
+                audio.len() / 320 * 320,
+                "id {id} chunk {chunk}"
+            );
+            assert_delayed(
                 &format!("streamed codec id {id}, chunks of {chunk}, vs reference"),
-                &out[stream.latency()..],
-                &reference[..n],
+                &out[0],
+                stream.latency(),
+                &reference,
             );
         }
     }
@@ -141,11 +139,11 @@ fn per_frame_bandwidth_equals_offline_with_the_same_frame_ids() {
                 .unwrap();
             pushed = end;
         }
-        let n = out.len() - stream.latency();
-        assert_close(
+        assert_delayed(
             &format!("per-frame bandwidth, chunks of {chunk}"),
-            &out[stream.latency()..],
-            &offline[..n],
+            &out,
+            stream.latency(),
+            &offline,
         );
     }
 }
@@ -162,19 +160,13 @@ fn streamed_mel_variant_equals_reference_delayed_by_the_latency() {
     assert_eq!(stream.latency(), 256 + 27 * 256 + 512);
     for chunk in [1, 7, 256, 333, 4096] {
         stream.reset();
-        let mut out = Vec::new();
-        for piece in audio.chunks(chunk) {
-            stream
-                .push(&[piece], std::slice::from_mut(&mut out))
-                .unwrap();
-        }
-        assert_eq!(out.len(), audio.len() / 256 * 256, "chunk {chunk}");
-        assert!(out[..stream.latency()].iter().all(|&s| s == 0.0));
-        let n = out.len() - stream.latency();
-        assert_close(
+        let out = stream_channels(&[&audio], chunk, |p, o| stream.push(p, o).unwrap());
+        assert_eq!(out[0].len(), audio.len() / 256 * 256, "chunk {chunk}");
+        assert_delayed(
             &format!("streamed mel variant, chunks of {chunk}, vs reference"),
-            &out[stream.latency()..],
-            &reference[..n],
+            &out[0],
+            stream.latency(),
+            &reference,
         );
     }
 }
@@ -189,34 +181,13 @@ fn reset_returns_to_the_stream_start() {
     let vocos = Vocos::load(&tiny("vocos_encodec")).unwrap();
     let mut stream = CodecStream::new(encodec, vocos, 2, 1).unwrap();
     let run = |stream: &mut CodecStream| {
-        let mut out = Vec::new();
-        audio.chunks(333).for_each(|piece| {
-            stream
-                .push(&[piece], std::slice::from_mut(&mut out))
-                .unwrap()
-        });
-        out
+        stream_channels(&[&audio], 333, |p, o| stream.push(p, o).unwrap()).remove(0)
     };
     let first = run(&mut stream);
     // Half a run, then reset: the next run is identical to the first.
     stream.push(&[&audio[..20_000]], &mut [Vec::new()]).unwrap();
     stream.reset();
     assert_eq!(run(&mut stream), first);
-}
-
-/// Streams channels of equal length in chunks of `chunk` samples through `push`.
-fn run_channels(
-    audio: &[&[f32]],
-    chunk: usize,
-    mut push: impl FnMut(&[&[f32]], &mut [Vec<f32>]),
-) -> Vec<Vec<f32>> {
-    let mut out = vec![Vec::new(); audio.len()];
-    for start in (0..audio[0].len()).step_by(chunk) {
-        let end = (start + chunk).min(audio[0].len());
-        let pieces: Vec<&[f32]> = audio.iter().map(|a| &a[start..end]).collect();
-        push(&pieces, &mut out);
-    }
-    out
 }
 
 /// Two channels in one stream (one weight pass for both, bandwidth changes included) give each
@@ -234,7 +205,7 @@ fn each_channel_of_a_stream_equals_its_mono_stream() {
     let codec = |audio: &[&[f32]]| {
         let mut stream = CodecStream::new(encodec.clone(), vocos.clone(), 3, audio.len()).unwrap();
         let mut pushed = 0;
-        run_channels(audio, 333, |pieces, out| {
+        stream_channels(audio, 333, |pieces, out| {
             // The bandwidth steps down every 5 frames.
             stream.set_bandwidth(3 - (pushed / 1600) % 4).unwrap();
             pushed += pieces[0].len();
@@ -249,7 +220,7 @@ fn each_channel_of_a_stream_equals_its_mono_stream() {
     let vocos_mel = Vocos::load(&tiny("vocos_mel")).unwrap();
     let mel = |audio: &[&[f32]]| {
         let mut stream = MelStream::new(&vocos_mel, audio.len()).unwrap();
-        run_channels(audio, 333, |pieces, out| stream.push(pieces, out).unwrap())
+        stream_channels(audio, 333, |pieces, out| stream.push(pieces, out).unwrap())
     };
     let both = mel(&[&left, &right]);
     assert_eq!(both[0], mel(&[&left])[0], "mel, left");

@@ -224,19 +224,60 @@ impl ZeroPadded {
     }
 }
 
-/// The embed conv and its norm, streaming.
-struct EmbedStream {
-    backbone: Arc<Backbone>,
+/// A layer whose output frame `t` is computed from the window of input frames `t - 3 ..= t + 3`
+/// (zero-padded): the embed conv and the ConvNeXt blocks.
+trait Windowed {
+    /// Appends the next `outputs` output rows, from the windows of `input`'s first rows.
+    fn compute(&self, input: &ZeroPadded, outputs: usize, out: &mut Rows) -> Result<()>;
+}
+
+/// A [`Windowed`] layer streaming: the rows its next windows need, beside the layer.
+struct WindowStream<L> {
+    layer: L,
     input: ZeroPadded,
 }
 
-impl EmbedStream {
-    fn compute(&mut self, out: &mut Rows) -> Result<()> {
-        let outputs = self.input.ready();
-        if outputs == 0 {
-            return Ok(());
+impl<L: Windowed> WindowStream<L> {
+    fn new(layer: L) -> Self {
+        Self {
+            layer,
+            input: ZeroPadded::new(),
         }
-        let rows = &self.input.rows;
+    }
+
+    fn compute_ready(&mut self, out: &mut Rows) -> Result<()> {
+        let outputs = self.input.ready();
+        if outputs > 0 {
+            self.layer.compute(&self.input, outputs, out)?;
+            self.input.consume(outputs);
+        }
+        Ok(())
+    }
+}
+
+impl<L: Windowed> StreamingModule for WindowStream<L> {
+    fn step(&mut self, x: &Rows, out: &mut Rows) -> Result<()> {
+        self.input.push(x);
+        self.compute_ready(out)
+    }
+
+    fn flush(&mut self, out: &mut Rows) -> Result<()> {
+        self.input.finish();
+        self.compute_ready(out)
+    }
+
+    fn reset(&mut self) {
+        self.input = ZeroPadded::new();
+    }
+}
+
+/// The embed conv and the norm after it.
+struct Embed(Arc<Backbone>);
+
+impl Windowed for Embed {
+    fn compute(&self, input: &ZeroPadded, outputs: usize, out: &mut Rows) -> Result<()> {
+        let backbone = &self.0;
+        let rows = &input.rows;
         let width = rows.width();
         let mut windows = Vec::with_capacity(rows.channels() * outputs * KERNEL * width);
         for n in 0..rows.channels() {
@@ -244,94 +285,50 @@ impl EmbedStream {
                 windows.extend_from_slice(rows.rows(n, t..t + KERNEL));
             }
         }
-        let y = self.backbone.embed.forward(&windows)?;
+        let y = backbone.embed.forward(&windows)?;
         let mut y = Rows::new(
             y,
             rows.channels(),
-            self.backbone.config.dim,
-            self.input.output_ids(outputs),
+            backbone.config.dim,
+            input.output_ids(outputs),
         );
-        self.backbone.norm.apply_rows(&mut y);
+        backbone.norm.apply_rows(&mut y);
         out.append(&y);
-        self.input.consume(outputs);
         Ok(())
     }
 }
 
-impl StreamingModule for EmbedStream {
-    fn step(&mut self, x: &Rows, out: &mut Rows) -> Result<()> {
-        self.input.push(x);
-        self.compute(out)
-    }
-
-    fn flush(&mut self, out: &mut Rows) -> Result<()> {
-        self.input.finish();
-        self.compute(out)
-    }
-
-    fn reset(&mut self) {
-        self.input = ZeroPadded::new();
-    }
-}
-
-/// One ConvNeXt block, streaming.
-struct ConvNeXtStream {
-    block: Arc<ConvNeXtBlock>,
-    input: ZeroPadded,
-}
-
-impl ConvNeXtStream {
-    fn compute(&mut self, out: &mut Rows) -> Result<()> {
-        let outputs = self.input.ready();
-        if outputs == 0 {
-            return Ok(());
-        }
-        let block = &self.block;
-        let rows = &self.input.rows;
+impl Windowed for Arc<ConvNeXtBlock> {
+    /// `x + gamma * pw2(gelu(pw1(norm(dwconv(x)))))`.
+    fn compute(&self, input: &ZeroPadded, outputs: usize, out: &mut Rows) -> Result<()> {
+        let rows = &input.rows;
         let (channels, dim) = (rows.channels(), rows.width());
-        let ids = self.input.output_ids(outputs);
+        let ids = input.output_ids(outputs);
         let mut y = vec![0f32; channels * outputs * dim];
         for (n, y) in y.chunks_exact_mut(outputs * dim).enumerate() {
             for (t, out) in y.chunks_exact_mut(dim).enumerate() {
-                out.copy_from_slice(&block.dw_bias);
+                out.copy_from_slice(&self.dw_bias);
                 for k in 0..KERNEL {
                     let input = rows.rows(n, t + k..t + k + 1);
-                    let taps = &block.dw_taps[k * dim..(k + 1) * dim];
+                    let taps = &self.dw_taps[k * dim..(k + 1) * dim];
                     for ((o, &v), &w) in out.iter_mut().zip(input).zip(taps) {
                         *o += v * w;
                     }
                 }
-                block.norm.apply(out, ids.get(t).copied().unwrap_or(0));
+                self.norm.apply(out, ids.get(t).copied().unwrap_or(0));
             }
         }
-        let mut hidden = block.pw1.forward(&y)?;
+        let mut hidden = self.pw1.forward(&y)?;
         hidden.iter_mut().for_each(|v| *v = gelu(*v));
-        let mut y = block.pw2.forward(&hidden)?;
+        let mut y = self.pw2.forward(&hidden)?;
         for (n, y) in y.chunks_exact_mut(outputs * dim).enumerate() {
             let residual = rows.rows(n, PAD..PAD + outputs);
-            for ((o, &r), &g) in y.iter_mut().zip(residual).zip(block.gamma.iter().cycle()) {
+            for ((o, &r), &g) in y.iter_mut().zip(residual).zip(self.gamma.iter().cycle()) {
                 *o = r + *o * g;
             }
         }
         out.append(&Rows::new(y, channels, dim, ids));
-        self.input.consume(outputs);
         Ok(())
-    }
-}
-
-impl StreamingModule for ConvNeXtStream {
-    fn step(&mut self, x: &Rows, out: &mut Rows) -> Result<()> {
-        self.input.push(x);
-        self.compute(out)
-    }
-
-    fn flush(&mut self, out: &mut Rows) -> Result<()> {
-        self.input.finish();
-        self.compute(out)
-    }
-
-    fn reset(&mut self) {
-        self.input = ZeroPadded::new();
     }
 }
 
@@ -339,24 +336,18 @@ impl StreamingModule for ConvNeXtStream {
 /// hidden rows out, [`LOOKAHEAD`] frames behind.
 pub struct BackboneStream {
     backbone: Arc<Backbone>,
-    embed: EmbedStream,
-    blocks: Vec<ConvNeXtStream>,
+    embed: WindowStream<Embed>,
+    blocks: Vec<WindowStream<Arc<ConvNeXtBlock>>>,
 }
 
 impl BackboneStream {
     pub fn new(backbone: Arc<Backbone>) -> Self {
         Self {
-            embed: EmbedStream {
-                backbone: backbone.clone(),
-                input: ZeroPadded::new(),
-            },
+            embed: WindowStream::new(Embed(backbone.clone())),
             blocks: backbone
                 .blocks
                 .iter()
-                .map(|block| ConvNeXtStream {
-                    block: block.clone(),
-                    input: ZeroPadded::new(),
-                })
+                .map(|block| WindowStream::new(block.clone()))
                 .collect(),
             backbone,
         }
@@ -394,7 +385,7 @@ impl StreamingModule for BackboneStream {
 
     fn reset(&mut self) {
         self.embed.reset();
-        self.blocks.iter_mut().for_each(ConvNeXtStream::reset);
+        self.blocks.iter_mut().for_each(WindowStream::reset);
     }
 }
 

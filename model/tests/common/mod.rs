@@ -58,3 +58,57 @@ pub fn scratch(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// [`assert_close`] on the samples `keep` selects (e.g. away from a near-tie code flip's
+/// reach). Fails on different lengths, and when it selects nothing: a comparison of nothing
+/// proves nothing.
+pub fn assert_close_where(
+    stage: &str,
+    actual: &[f32],
+    expected: &[f32],
+    keep: impl Fn(usize) -> bool,
+) {
+    assert_eq!(actual.len(), expected.len(), "{stage}: length");
+    let kept: Vec<usize> = (0..expected.len()).filter(|&n| keep(n)).collect();
+    assert!(!kept.is_empty(), "{stage}: no sample left to compare");
+    let a: Vec<f32> = kept.iter().map(|&n| actual[n]).collect();
+    let e: Vec<f32> = kept.iter().map(|&n| expected[n]).collect();
+    assert_close(
+        &format!("{stage} ({} of {} samples)", kept.len(), expected.len()),
+        &a,
+        &e,
+    );
+}
+
+/// Asserts that `out` is `latency` silent samples, then `reference` from its start, as far as
+/// `out` reaches. Fails when `out` does not reach past the latency.
+pub fn assert_delayed(stage: &str, out: &[f32], latency: usize, reference: &[f32]) {
+    assert!(
+        out.len() > latency,
+        "{stage}: {} samples do not reach past the latency {latency}",
+        out.len()
+    );
+    assert!(
+        out[..latency].iter().all(|&s| s == 0.0),
+        "{stage}: sound before the latency"
+    );
+    let n = out.len() - latency;
+    assert!(reference.len() >= n, "{stage}: longer than the reference");
+    assert_close(stage, &out[latency..], &reference[..n]);
+}
+
+/// Pushes each channel of `audio` (equal lengths) in pieces of `chunk` samples through `push`
+/// (a stream's `push`); returns each channel's output.
+pub fn stream_channels(
+    audio: &[&[f32]],
+    chunk: usize,
+    mut push: impl FnMut(&[&[f32]], &mut [Vec<f32>]),
+) -> Vec<Vec<f32>> {
+    let mut out = vec![Vec::new(); audio.len()];
+    for start in (0..audio[0].len()).step_by(chunk) {
+        let end = (start + chunk).min(audio[0].len());
+        let pieces: Vec<&[f32]> = audio.iter().map(|a| &a[start..end]).collect();
+        push(&pieces, &mut out);
+    }
+    out
+}
