@@ -265,6 +265,31 @@ pub trait StreamingModule {
     fn reset(&mut self);
 }
 
+/// A composition of layers whose step and flush are one pass through its parts in the order of
+/// the offline `forward` ([`Composite::run`]): every composite is a [`StreamingModule`].
+pub trait Composite {
+    /// Steps `x` through the parts, each one's output the next one's input; with `flush`, each
+    /// part is flushed after its input ended (see [`pass`]).
+    fn run(&mut self, x: &Rows, flush: bool, out: &mut Rows) -> Result<()>;
+
+    /// Every part back to its stream start.
+    fn reset_parts(&mut self);
+}
+
+impl<T: Composite> StreamingModule for T {
+    fn step(&mut self, x: &Rows, out: &mut Rows) -> Result<()> {
+        self.run(x, false, out)
+    }
+
+    fn flush(&mut self, out: &mut Rows) -> Result<()> {
+        self.run(&Rows::default(), true, out)
+    }
+
+    fn reset(&mut self) {
+        self.reset_parts();
+    }
+}
+
 /// One layer of a composite's chain: `x` stepped through `layer`, then, when `flush`, the
 /// layer flushed after it, so the right padding of every layer applies in the offline order.
 pub fn pass(layer: &mut impl StreamingModule, x: &Rows, flush: bool) -> Result<Rows> {

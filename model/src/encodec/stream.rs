@@ -21,7 +21,7 @@ use super::conv::ConvStream;
 use super::lstm::LstmStream;
 use super::seanet::{DownStage, ResidualBlock, SeanetEncoder};
 use crate::error::Result;
-use crate::streaming::{Rows, StreamingModule, pass};
+use crate::streaming::{Composite, Rows, StreamingModule, pass};
 
 /// A residual unit streaming: `shortcut(x) + conv_1x1(ELU(conv_k(ELU(x))))`, the block inputs
 /// kept until the branch output of their rows is final (the 1x1 convs have no padding and run
@@ -108,7 +108,9 @@ impl StageStream {
             down: ConvStream::new(stage.down.clone(), channels),
         }
     }
+}
 
+impl Composite for StageStream {
     fn run(&mut self, x: &Rows, flush: bool, out: &mut Rows) -> Result<()> {
         let mut x = x.clone();
         for block in &mut self.blocks {
@@ -121,18 +123,8 @@ impl StageStream {
         }
         Ok(())
     }
-}
 
-impl StreamingModule for StageStream {
-    fn step(&mut self, x: &Rows, out: &mut Rows) -> Result<()> {
-        self.run(x, false, out)
-    }
-
-    fn flush(&mut self, out: &mut Rows) -> Result<()> {
-        self.run(&Rows::default(), true, out)
-    }
-
-    fn reset(&mut self) {
+    fn reset_parts(&mut self) {
         self.blocks.iter_mut().for_each(ResidualStream::reset);
         self.down.reset();
     }

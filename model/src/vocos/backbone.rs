@@ -19,7 +19,7 @@ use super::config::BackboneConfig;
 use crate::checkpoint::Checkpoint;
 use crate::error::{ModelError, Result};
 use crate::kernels::Dense;
-use crate::streaming::{Rows, StreamingModule, pass};
+use crate::streaming::{Composite, Rows, StreamingModule, pass};
 
 const EPS: f32 = 1e-6;
 const KERNEL: usize = 7;
@@ -352,7 +352,9 @@ impl BackboneStream {
             backbone,
         }
     }
+}
 
+impl Composite for BackboneStream {
     fn run(&mut self, x: &Rows, flush: bool, out: &mut Rows) -> Result<()> {
         if x.width() != 0 && x.width() != self.backbone.config.input_channels {
             return Err(ModelError::Input(format!(
@@ -372,18 +374,8 @@ impl BackboneStream {
         out.append(&x);
         Ok(())
     }
-}
 
-impl StreamingModule for BackboneStream {
-    fn step(&mut self, x: &Rows, out: &mut Rows) -> Result<()> {
-        self.run(x, false, out)
-    }
-
-    fn flush(&mut self, out: &mut Rows) -> Result<()> {
-        self.run(&Rows::default(), true, out)
-    }
-
-    fn reset(&mut self) {
+    fn reset_parts(&mut self) {
         self.embed.reset();
         self.blocks.iter_mut().for_each(WindowStream::reset);
     }

@@ -14,7 +14,7 @@ use super::backbone::BackboneStream;
 use super::head::HeadStream;
 use super::{Frontend, Vocos};
 use crate::error::{ModelError, Result};
-use crate::streaming::{Rows, StreamingModule, pass};
+use crate::streaming::{Composite, Rows, StreamingModule, pass};
 
 /// One stream of one or more channels through a shared [`Vocos`].
 pub struct VocosStream {
@@ -36,7 +36,9 @@ impl VocosStream {
             head: HeadStream::new(model.head.clone(), channels)?,
         })
     }
+}
 
+impl Composite for VocosStream {
     fn run(&mut self, x: &Rows, flush: bool, out: &mut Rows) -> Result<()> {
         if let Some(&id) = x.ids().iter().find(|&&id| id >= self.bandwidths) {
             return Err(ModelError::BandwidthId {
@@ -51,18 +53,8 @@ impl VocosStream {
         }
         Ok(())
     }
-}
 
-impl StreamingModule for VocosStream {
-    fn step(&mut self, x: &Rows, out: &mut Rows) -> Result<()> {
-        self.run(x, false, out)
-    }
-
-    fn flush(&mut self, out: &mut Rows) -> Result<()> {
-        self.run(&Rows::default(), true, out)
-    }
-
-    fn reset(&mut self) {
+    fn reset_parts(&mut self) {
         self.backbone.reset();
         self.head.reset();
     }
