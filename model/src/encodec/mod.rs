@@ -28,6 +28,10 @@ use crate::error::{ModelError, Result};
 use crate::streaming::{Rows, StreamingModule};
 use names::EncodecWeights;
 
+/// Latent frames per step of the offline encoder (1.7 s): every intermediate signal stays a few
+/// MB instead of hundreds of MB for a long clip.
+pub const OFFLINE_CHUNK_FRAMES: usize = 128;
+
 /// Name prefix of EnCodec inside a full Vocos state dict.
 const VOCOS_PREFIX: &str = "feature_extractor.encodec.";
 
@@ -115,13 +119,15 @@ impl Encodec {
     }
 
     /// The encoder's latent of mono audio at the model's rate: `ceil(N / hop)` frames of `D`
-    /// values, frame-major (the offline encoder: a fresh [`EncoderStream`] given the whole clip
-    /// and flushed).
+    /// values, frame-major (the offline encoder: a fresh [`EncoderStream`] given the whole clip,
+    /// [`OFFLINE_CHUNK_FRAMES`] frames per step, and flushed).
     pub fn latent(&self, audio: &[f32]) -> Result<Vec<f32>> {
         check_audio(audio)?;
         let mut stream = EncoderStream::new(&self.encoder, 1);
         let mut latent = Rows::default();
-        stream.step(&Rows::new(audio.to_vec(), 1, 1, Vec::new()), &mut latent)?;
+        for chunk in audio.chunks(OFFLINE_CHUNK_FRAMES * self.encoder.hop) {
+            stream.step(&Rows::new(chunk.to_vec(), 1, 1, Vec::new()), &mut latent)?;
+        }
         stream.flush(&mut latent)?;
         Ok(latent.take_data())
     }

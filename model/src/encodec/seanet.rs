@@ -11,11 +11,11 @@
 //! 24 kHz, and the output conv, 3584) accumulate in f64. The latent can be a small difference of
 //! large terms (the fixture models centre it with the bias), which magnifies rounding about
 //! 15-fold. Measured on the full-size fixture: the reference itself is 1.2e-5 (of the peak) off
-//! an f64 evaluation; all-f32 here was 1.6e-5 off it, 2.7e-5 off the reference, and flipped RVQ
-//! codes with margins up to 1.4e-3; with these two layers in f64 it is 1.25e-5 off the
-//! reference with one flip (margin 1.9e-4). The streaming kernels (`kernels::Panels`, AVX-512)
-//! add f32 sums of 16 products in f64, at f32 speed: 1.7e-5 off the reference, the same single
-//! flip (margin 2.1e-4).
+//! an f64 evaluation; all-f32 convs were 1.6e-5 off it, 2.7e-5 off the reference, and flipped RVQ
+//! codes with margins up to 1.4e-3. The packed kernels every conv runs on (`kernels::Panels`)
+//! sum these two layers in f64 (AVX-512: f32 sums of 16 products added in f64, at f32 speed;
+//! AVX2 and portable: every product in f64): 1.7e-5 off the reference, one flip (margin
+//! 2.1e-4).
 
 use std::sync::Arc;
 

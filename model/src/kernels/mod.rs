@@ -17,9 +17,9 @@ pub use panels::{Panels, RowLayout};
 /// gemm, which also spreads them over the cores.
 pub const FEW_ROWS: usize = 4096;
 
-/// A dense layer `y = x W^T + b` on time-major rows, kept in two forms: [`Panels`] (a few
-/// frames per call, as when streaming) and a transposed tensor for candle's
-/// gemm (long batches, as offline, computing exactly what the offline layers compute).
+/// A dense layer `y = x W^T + b` on time-major rows, kept in two forms of the same weights:
+/// [`Panels`] for a few rows per call (a stream's step) and a transposed tensor for candle's gemm
+/// for long batches (a whole clip given at once).
 pub struct Dense {
     pub inputs: usize,
     pub outputs: usize,
