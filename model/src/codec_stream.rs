@@ -18,7 +18,10 @@ use std::sync::Arc;
 
 use crate::encodec::{Encodec, EncoderStream};
 use crate::error::{ModelError, Result};
-use crate::streaming::{Rows, SilentStart, StreamingModule, audio_rows, check_channels, pass};
+use crate::streaming::{
+    OFFLINE_CHUNK_FRAMES, Rows, SilentStart, StreamingModule, audio_rows, check_channels, offline,
+    pass,
+};
 use crate::vocos::{CodebookFeatures, Frontend, Vocos, VocosStream};
 
 /// The quantizer step of the pipeline: each latent frame quantized with the codebooks of its
@@ -206,7 +209,7 @@ pub fn offline_with_frame_ids(
         )));
     }
     latent.set_ids(bandwidth_ids.to_vec());
-    let features = pass(&mut stream.quantize, &latent, true)?;
-    let audio = pass(&mut stream.decoder, &features, true)?;
+    let features = offline(&mut stream.quantize, &latent, OFFLINE_CHUNK_FRAMES)?;
+    let audio = offline(&mut stream.decoder, &features, OFFLINE_CHUNK_FRAMES)?;
     Ok(audio.into_data())
 }

@@ -265,6 +265,25 @@ pub trait StreamingModule {
     fn reset(&mut self);
 }
 
+/// Frames per step of the offline forms (1.7 s of EnCodec frames): every intermediate signal
+/// stays a few MB however long the clip, and every product runs on the packed kernels.
+pub const OFFLINE_CHUNK_FRAMES: usize = 128;
+
+/// The offline form of a stream: `x` given `chunk` rows per step, then flushed.
+pub fn offline(stream: &mut impl StreamingModule, x: &Rows, chunk: usize) -> Result<Rows> {
+    let mut out = Rows::default();
+    let mut start = 0;
+    while start < x.len() {
+        let end = (start + chunk.max(1)).min(x.len());
+        let mut piece = Rows::default();
+        piece.append_part(x, start..end);
+        stream.step(&piece, &mut out)?;
+        start = end;
+    }
+    stream.flush(&mut out)?;
+    Ok(out)
+}
+
 /// A composition of layers whose step and flush are one pass through its parts in the order of
 /// the offline `forward` ([`Composite::run`]): every composite is a [`StreamingModule`].
 pub trait Composite {

@@ -16,7 +16,7 @@ fn to_vec(t: &candle_core::Tensor) -> Vec<f32> {
 /// `(n_fft + 2, T)`.
 fn head_linear(vocos: &Vocos, hidden: &candle_core::Tensor) -> Vec<f32> {
     let frames = hidden.dim(0).unwrap();
-    let rows = vocos.head.linear(&to_vec(hidden)).unwrap();
+    let rows = vocos.head.linear(&to_vec(hidden));
     let width = rows.len() / frames;
     to_vec(
         &candle_core::Tensor::from_vec(rows, (frames, width), &candle_core::Device::Cpu)

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use candle_core::{D, DType, Tensor};
+use candle_core::{D, DType};
 
 use super::names::EncodecWeights;
 use crate::error::Result;
@@ -71,11 +71,7 @@ impl ConvSpec {
 /// several times slower here.
 pub struct WeightNormConv1d {
     pub spec: ConvSpec,
-    /// Folded kernel `(out, in, k)`, f32, as the reference computes it.
-    pub weight: Tensor,
-    /// Bias `(out,)`, f32.
-    pub bias: Tensor,
-    /// The kernel as `(out, k * in)` with tap-major columns, packed with the bias.
+    /// The folded kernel as `(out, k * in)` with tap-major columns, packed with the bias.
     panels: Panels,
     /// Whether products are summed in f64.
     f64_sums: bool,
@@ -113,8 +109,6 @@ impl WeightNormConv1d {
         let panels = Panels::new(&taps, &bias.to_vec1::<f32>()?, kernel * in_channels);
         Ok(Self {
             spec,
-            weight,
-            bias,
             panels,
             f64_sums,
         })
@@ -282,6 +276,7 @@ pub fn reflect_pad(x: &[f32], width: usize, left: usize, right: usize) -> Vec<f3
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Tensor;
 
     #[test]
     fn strided_convs_give_ceil_len_over_stride_frames() {
@@ -295,13 +290,31 @@ mod tests {
         }
     }
 
-    /// Direct evaluation of the definition: padded with the reference's rule, then
+    /// Direct evaluation of the definition: the kernel `w = g v / ||v||` (norm per output
+    /// channel), the input padded with the reference's rule, then
     /// `y[t, o] = b[o] + sum_{c, i} w[o, c, i] * x[i * d + t * s, c]`.
-    fn naive_conv(x: &[f32], w: &Tensor, b: &Tensor, spec: &ConvSpec) -> Vec<f32> {
+    fn naive_conv(x: &[f32], g: &Tensor, v: &Tensor, b: &Tensor, spec: &ConvSpec) -> Vec<f32> {
         let cin = spec.in_channels;
         let len = x.len() / cin;
         let p = reflect_pad(x, cin, spec.padding_total(), spec.extra_padding(len));
-        let w = w.to_vec3::<f32>().unwrap();
+        let g = g.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let w: Vec<Vec<Vec<f64>>> = v
+            .to_vec3::<f32>()
+            .unwrap()
+            .into_iter()
+            .zip(&g)
+            .map(|(v, &g)| {
+                let norm = v
+                    .iter()
+                    .flatten()
+                    .map(|&x| f64::from(x).powi(2))
+                    .sum::<f64>();
+                let scale = f64::from(g) / norm.sqrt();
+                v.iter()
+                    .map(|taps| taps.iter().map(|&x| f64::from(x) * scale).collect())
+                    .collect()
+            })
+            .collect();
         let b = b.to_vec1::<f32>().unwrap();
         let frames = (p.len() / cin - spec.effective_kernel()) / spec.stride + 1;
         let mut y = Vec::new();
@@ -311,7 +324,7 @@ mod tests {
                 for (c, taps) in w[o].iter().enumerate() {
                     for (i, &wv) in taps.iter().enumerate() {
                         let row = i * spec.dilation + t * spec.stride;
-                        acc += f64::from(wv) * f64::from(p[row * cin + c]);
+                        acc += wv * f64::from(p[row * cin + c]);
                     }
                 }
                 y.push(acc as f32);
@@ -340,19 +353,14 @@ mod tests {
             (2, 2, 3, 2, 2),
         ] {
             let spec = ConvSpec::new(cin, cout, k, s, d);
-            let mut tensors = HashMap::new();
-            tensors.insert(
-                "c.conv.conv.weight_g".to_string(),
-                Tensor::rand(0.5f32, 1.5, (cout, 1, 1), &dev).unwrap(),
-            );
-            tensors.insert(
-                "c.conv.conv.weight_v".to_string(),
-                Tensor::randn(0f32, 1.0, (cout, cin, k), &dev).unwrap(),
-            );
-            tensors.insert(
-                "c.conv.conv.bias".to_string(),
-                Tensor::randn(0f32, 1.0, cout, &dev).unwrap(),
-            );
+            let g = Tensor::rand(0.5f32, 1.5, (cout, 1, 1), &dev).unwrap();
+            let v = Tensor::randn(0f32, 1.0, (cout, cin, k), &dev).unwrap();
+            let b = Tensor::randn(0f32, 1.0, cout, &dev).unwrap();
+            let tensors = HashMap::from([
+                ("c.conv.conv.weight_g".to_string(), g.clone()),
+                ("c.conv.conv.weight_v".to_string(), v.clone()),
+                ("c.conv.conv.bias".to_string(), b.clone()),
+            ]);
             let checkpoint = Checkpoint::from_tensors(std::path::Path::new("mem"), tensors);
             let weights = EncodecWeights {
                 checkpoint: &checkpoint,
@@ -365,7 +373,7 @@ mod tests {
                     let x: Vec<f32> = (0..len * cin)
                         .map(|i| ((i / cin * 7 + i % cin * 3) as f32 * 0.37).sin())
                         .collect();
-                    let want = naive_conv(&x, &conv.weight, &conv.bias, &spec);
+                    let want = naive_conv(&x, &g, &v, &b, &spec);
                     assert_eq!(want.len(), len.div_ceil(s) * cout, "{spec:?} len {len}");
                     let mut stream = ConvStream::new(conv.clone(), 1);
                     for chunk in [len, 1, 3] {

@@ -84,7 +84,7 @@ impl Lstm {
         let mut input = x.to_vec();
         let mut h = vec![0f32; channels * width];
         for (k, layer) in self.layers.iter().enumerate() {
-            let gates_x = layer.w_ih.forward(&input)?;
+            let gates_x = layer.w_ih.forward(&input);
             for (h, state) in h.chunks_exact_mut(width).zip(states.iter()) {
                 h.copy_from_slice(&state.h[k]);
             }

@@ -25,12 +25,8 @@ pub use stream::EncoderStream;
 
 use crate::checkpoint::Checkpoint;
 use crate::error::{ModelError, Result};
-use crate::streaming::{Rows, StreamingModule};
+use crate::streaming::{OFFLINE_CHUNK_FRAMES, Rows, offline};
 use names::EncodecWeights;
-
-/// Latent frames per step of the offline encoder (1.7 s): every intermediate signal stays a few
-/// MB instead of hundreds of MB for a long clip.
-pub const OFFLINE_CHUNK_FRAMES: usize = 128;
 
 /// Name prefix of EnCodec inside a full Vocos state dict.
 const VOCOS_PREFIX: &str = "feature_extractor.encodec.";
@@ -119,17 +115,14 @@ impl Encodec {
     }
 
     /// The encoder's latent of mono audio at the model's rate: `ceil(N / hop)` frames of `D`
-    /// values, frame-major (the offline encoder: a fresh [`EncoderStream`] given the whole clip,
-    /// [`OFFLINE_CHUNK_FRAMES`] frames per step, and flushed).
+    /// values, frame-major (the offline encoder: a fresh [`EncoderStream`] given the whole clip
+    /// and flushed).
     pub fn latent(&self, audio: &[f32]) -> Result<Vec<f32>> {
         check_audio(audio)?;
+        let audio = Rows::new(audio.to_vec(), 1, 1, Vec::new());
         let mut stream = EncoderStream::new(&self.encoder, 1);
-        let mut latent = Rows::default();
-        for chunk in audio.chunks(OFFLINE_CHUNK_FRAMES * self.encoder.hop) {
-            stream.step(&Rows::new(chunk.to_vec(), 1, 1, Vec::new()), &mut latent)?;
-        }
-        stream.flush(&mut latent)?;
-        Ok(latent.take_data())
+        let chunk = OFFLINE_CHUNK_FRAMES * self.encoder.hop;
+        Ok(offline(&mut stream, &audio, chunk)?.into_data())
     }
 
     /// [`Self::latent`] in the reference's layout `(1, D, ceil(N / hop))`.

@@ -134,7 +134,7 @@ impl ResidualVectorQuantizer {
         let mut residual = frames.to_vec();
         let mut rows = Vec::with_capacity(n_q);
         for book in &self.codebooks[..n_q] {
-            let dots = book.dots.forward(&residual)?;
+            let dots = book.dots.forward(&residual);
             let codes: Vec<u32> = dots
                 .chunks_exact(self.bins)
                 .zip(residual.chunks_exact(dim))

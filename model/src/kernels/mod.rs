@@ -10,23 +10,12 @@ mod panels;
 
 pub use panels::{Panels, RowLayout};
 
-/// Up to this many rows per call, matrix products go through [`Panels`] instead of candle's
-/// gemm, which packs the whole right-hand matrix on every call (16 MB for the last strided conv
-/// at 24 kHz, 4 MB per LSTM layer): that packing dominates when streaming a few frames at a
-/// time, while the weights here are packed once at load time. Longer products (offline) use
-/// gemm, which also spreads them over the cores.
-pub const FEW_ROWS: usize = 4096;
-
-/// A dense layer `y = x W^T + b` on time-major rows, kept in two forms of the same weights:
-/// [`Panels`] for a few rows per call (a stream's step) and a transposed tensor for candle's gemm
-/// for long batches (a whole clip given at once).
+/// A dense layer `y = x W^T + b` on time-major rows, its weights packed once at load time
+/// ([`Panels`]). Streams step a few rows at a time, too few for gemm, whose per-call packing of
+/// the whole weight matrix then dominates; the offline forms step the same layers over chunks of
+/// a clip, so every product runs here.
 pub struct Dense {
-    pub inputs: usize,
-    pub outputs: usize,
     panels: Panels,
-    /// `W^T` `(inputs, outputs)`.
-    weight_t: candle_core::Tensor,
-    bias_t: candle_core::Tensor,
 }
 
 impl Dense {
@@ -35,31 +24,18 @@ impl Dense {
         weight: &candle_core::Tensor,
         bias: &candle_core::Tensor,
     ) -> crate::error::Result<Self> {
-        let (outputs, inputs) = weight.dims2()?;
+        let (_, inputs) = weight.dims2()?;
         Ok(Self {
-            inputs,
-            outputs,
             panels: Panels::new(
                 &weight.flatten_all()?.to_vec1::<f32>()?,
                 &bias.to_vec1::<f32>()?,
                 inputs,
             ),
-            weight_t: weight.t()?.contiguous()?,
-            bias_t: bias.clone(),
         })
     }
 
     /// `x` holds whole rows of `inputs` values; returns the rows of `outputs` values.
-    pub fn forward(&self, x: &[f32]) -> crate::error::Result<Vec<f32>> {
-        let frames = x.len() / self.inputs;
-        if frames <= FEW_ROWS {
-            return Ok(self.panels.forward(x, false));
-        }
-        let x =
-            candle_core::Tensor::from_slice(x, (frames, self.inputs), &candle_core::Device::Cpu)?;
-        Ok(x.matmul(&self.weight_t)?
-            .broadcast_add(&self.bias_t)?
-            .flatten_all()?
-            .to_vec1::<f32>()?)
+    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
+        self.panels.forward(x, false)
     }
 }

@@ -285,7 +285,7 @@ impl Windowed for Embed {
                 windows.extend_from_slice(rows.rows(n, t..t + KERNEL));
             }
         }
-        let y = backbone.embed.forward(&windows)?;
+        let y = backbone.embed.forward(&windows);
         let mut y = Rows::new(
             y,
             rows.channels(),
@@ -318,9 +318,9 @@ impl Windowed for Arc<ConvNeXtBlock> {
                 self.norm.apply(out, ids.get(t).copied().unwrap_or(0));
             }
         }
-        let mut hidden = self.pw1.forward(&y)?;
+        let mut hidden = self.pw1.forward(&y);
         hidden.iter_mut().for_each(|v| *v = gelu(*v));
-        let mut y = self.pw2.forward(&hidden)?;
+        let mut y = self.pw2.forward(&hidden);
         for (n, y) in y.chunks_exact_mut(outputs * dim).enumerate() {
             let residual = rows.rows(n, PAD..PAD + outputs);
             for ((o, &r), &g) in y.iter_mut().zip(residual).zip(self.gamma.iter().cycle()) {

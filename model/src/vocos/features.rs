@@ -8,7 +8,7 @@ use vocos_dsp::mel::{LogMel, htk_filterbank};
 use super::config::MelConfig;
 use crate::checkpoint::Checkpoint;
 use crate::error::{ModelError, Result};
-use crate::streaming::{Rows, StreamingModule};
+use crate::streaming::{OFFLINE_CHUNK_FRAMES, Rows, StreamingModule, offline};
 
 /// The Vocos checkpoint's own copy of EnCodec codebooks `0..num_q`, stacked `(num_q * bins, D)`.
 pub struct CodebookFeatures {
@@ -146,12 +146,12 @@ impl MelFeatures {
     /// whole clip and flushed.
     pub fn features(&self, audio: &[f32]) -> Result<Tensor> {
         let mut stream = MelFrontStream::new(self, 1)?;
-        let mut mel = Rows::default();
-        stream.step(&Rows::new(audio.to_vec(), 1, 1, Vec::new()), &mut mel)?;
-        stream.flush(&mut mel)?;
+        let audio = Rows::new(audio.to_vec(), 1, 1, Vec::new());
+        let chunk = OFFLINE_CHUNK_FRAMES * self.config.hop_length;
+        let mel = offline(&mut stream, &audio, chunk)?;
         let frames = mel.len();
         Ok(
-            Tensor::from_vec(mel.take_data(), (frames, self.config.n_mels), &Device::Cpu)?
+            Tensor::from_vec(mel.into_data(), (frames, self.config.n_mels), &Device::Cpu)?
                 .t()?
                 .unsqueeze(0)?
                 .contiguous()?,

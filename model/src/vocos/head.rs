@@ -57,7 +57,7 @@ impl IstftHead {
     }
 
     /// The linear layer: hidden rows of `dim` values -> rows of `n_fft + 2` values.
-    pub fn linear(&self, hidden: &[f32]) -> Result<Vec<f32>> {
+    pub fn linear(&self, hidden: &[f32]) -> Vec<f32> {
         self.out.forward(hidden)
     }
 }
@@ -105,7 +105,7 @@ impl StreamingModule for HeadStream {
         if x.is_empty() {
             return Ok(());
         }
-        let spectra = self.head.linear(x.data())?;
+        let spectra = self.head.linear(x.data());
         let bins = self.magnitude.len();
         let per_channel = x.len() * 2 * bins;
         for ((spectra, overlap_add), samples) in spectra

@@ -22,7 +22,7 @@ pub use streaming::VocosStream;
 use crate::checkpoint::Checkpoint;
 use crate::encodec::{EncodecConfig, check_audio};
 use crate::error::{ModelError, Result};
-use crate::streaming::{Rows, StreamingModule, pass};
+use crate::streaming::{OFFLINE_CHUNK_FRAMES, Rows, offline};
 
 /// What turns the input into feature frames. The EnCodec variant's features are the codes of
 /// the released EnCodec 24 kHz (`EncodecConfig::default()`, as vocos' `EncodecFeatures` loads
@@ -160,7 +160,7 @@ impl Vocos {
     pub fn backbone(&self, features: &Tensor, bandwidth_id: Option<usize>) -> Result<Tensor> {
         let rows = self.feature_rows(features, bandwidth_id)?;
         let mut stream = backbone::BackboneStream::new(self.backbone.clone());
-        let hidden = pass(&mut stream, &rows, true)?;
+        let hidden = offline(&mut stream, &rows, OFFLINE_CHUNK_FRAMES)?;
         let shape = (hidden.len(), hidden.width());
         Ok(Tensor::from_slice(hidden.data(), shape, &Device::Cpu)?)
     }
@@ -170,10 +170,7 @@ impl Vocos {
     pub fn decode(&self, features: &Tensor, bandwidth_id: Option<usize>) -> Result<Vec<f32>> {
         let rows = self.feature_rows(features, bandwidth_id)?;
         let mut stream = VocosStream::new(self, 1)?;
-        let mut audio = Rows::default();
-        stream.step(&rows, &mut audio)?;
-        stream.flush(&mut audio)?;
-        Ok(audio.take_data())
+        Ok(offline(&mut stream, &rows, OFFLINE_CHUNK_FRAMES)?.into_data())
     }
 
     /// Decodes EnCodec codes `(K, T)` at `bandwidth_id` (`Vocos.decode(codes_to_features(codes))`).
