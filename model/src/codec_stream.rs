@@ -169,9 +169,7 @@ impl CodecStream {
         latent.set_ids(ids);
         let features = pass(&mut self.quantize, &latent, false)?;
         let audio = pass(&mut self.decoder, &features, false)?;
-        for (n, out) in out.iter_mut().enumerate().take(audio.channels()) {
-            out.extend_from_slice(audio.channel(n));
-        }
+        audio.extend_channels(out);
         Ok(())
     }
 

@@ -63,9 +63,7 @@ impl MelStream {
         self.start.emit(self.samples_in / self.hop * self.hop, out);
         let mel = pass(&mut self.front, &audio_rows(audio), false)?;
         let audio = pass(&mut self.decoder, &mel, false)?;
-        for (n, out) in out.iter_mut().enumerate().take(audio.channels()) {
-            out.extend_from_slice(audio.channel(n));
-        }
+        audio.extend_channels(out);
         Ok(())
     }
 

@@ -116,6 +116,13 @@ impl Rows {
         self.rows(n, 0..self.len)
     }
 
+    /// Appends channel `n`'s values to `out[n]`, for every channel `out` has.
+    pub fn extend_channels(&self, out: &mut [Vec<f32>]) {
+        for (n, out) in out.iter_mut().enumerate().take(self.channels) {
+            out.extend_from_slice(self.channel(n));
+        }
+    }
+
     /// Empties the buffer, keeping its capacity, channels and width.
     pub fn clear(&mut self) {
         self.data.clear();
