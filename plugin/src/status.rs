@@ -13,7 +13,7 @@ pub struct Status {
     /// Reported latency in host samples (0 before the first activation).
     pub latency: AtomicU32,
     pub sample_rate: AtomicU32,
-    /// Blocks the worker was late for, summed over activations.
+    /// Blocks the worker was late for since the last activation.
     pub underruns: AtomicU64,
     /// Blocks of the current activation whose input held samples that are not audio (NaN,
     /// infinities, beyond +60 dBFS): played as silence, the model restarted after them.
