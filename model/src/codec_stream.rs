@@ -109,10 +109,10 @@ impl CodecStream {
         vocos.codebooks_for_id(bandwidth_id)?;
         let hop = vocos.config.hop();
         if encodec.config().hop_length() != hop {
-            return Err(ModelError::Input(format!(
-                "EnCodec hop {} differs from Vocos hop {hop}",
-                encodec.config().hop_length(),
-            )));
+            return Err(ModelError::HopMismatch {
+                encodec: encodec.config().hop_length(),
+                vocos: hop,
+            });
         }
         Ok(Self {
             encoder: EncoderStream::new(encodec.encoder(), channels),
@@ -200,11 +200,10 @@ pub fn offline_with_frame_ids(
         Vec::new(),
     );
     if latent.len() != bandwidth_ids.len() {
-        return Err(ModelError::Input(format!(
-            "{} bandwidth ids for {} frames",
-            bandwidth_ids.len(),
-            latent.len()
-        )));
+        return Err(ModelError::FrameCount {
+            given: bandwidth_ids.len(),
+            frames: latent.len(),
+        });
     }
     latent.set_ids(bandwidth_ids.to_vec());
     let features = offline(&mut stream.quantize, &latent, OFFLINE_CHUNK_FRAMES)?;

@@ -50,8 +50,32 @@ pub enum ModelError {
     },
     #[error("{dir}: no weights found (looked for {looked_for})")]
     NoWeightsInDir { dir: PathBuf, looked_for: String },
-    #[error("invalid input: {0}")]
-    Input(String),
+    /// Codes of another number of codebooks than the model takes.
+    #[error("{given} codebooks of codes given, this model takes 1 to {max}")]
+    CodebookCount { given: usize, max: usize },
+    /// Codebooks of unequal (or no) frames in one code array.
+    #[error(
+        "codebook {codebook} has {frames} frames of codes, codebook 0 has {expected} (at least 1 needed)"
+    )]
+    CodeFrames {
+        codebook: usize,
+        frames: usize,
+        expected: usize,
+    },
+    #[error("code {code} in codebook {codebook}, frame {frame} is out of range 0..{bins}")]
+    CodeOutOfRange {
+        code: u32,
+        codebook: usize,
+        frame: usize,
+        bins: usize,
+    },
+    /// Per-frame values (bandwidth ids, codebook counts) of another count than the frames.
+    #[error("{given} per-frame values for {frames} frames")]
+    FrameCount { given: usize, frames: usize },
+    #[error("features of {width} values per frame for a model of {expected} inputs")]
+    FeatureWidth { width: usize, expected: usize },
+    #[error("EnCodec's hop {encodec} differs from Vocos' hop {vocos}")]
+    HopMismatch { encodec: usize, vocos: usize },
     /// A bandwidth the model was not trained for.
     #[error("bandwidth {kbps} kbps is not one of this model's {offered:?}")]
     Bandwidth { kbps: f32, offered: Vec<f32> },

@@ -258,14 +258,19 @@ fn codes_to_embeddings_sum_the_codebook_rows() {
     };
     assert!(matches!(
         model.quantizer().decode(&out_of_range),
-        Err(ModelError::Input(_))
+        Err(ModelError::CodeOutOfRange {
+            code: 1024,
+            codebook: 0,
+            frame: 1,
+            bins: 1024
+        })
     ));
     let too_many = Codes {
         rows: vec![vec![0]; 33],
     };
     assert!(matches!(
         model.quantizer().decode(&too_many),
-        Err(ModelError::Input(_))
+        Err(ModelError::CodebookCount { given: 33, max: 32 })
     ));
 }
 

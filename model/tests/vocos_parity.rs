@@ -195,11 +195,11 @@ fn wrong_inputs_are_errors() {
     ));
     assert!(matches!(
         vocos.decode_codes(&[vec![1024, 0]], 0),
-        Err(ModelError::Input(_))
+        Err(ModelError::CodeOutOfRange { code: 1024, .. })
     ));
     assert!(matches!(
         vocos.decode_codes(&vec![vec![0, 0]; 17], 3),
-        Err(ModelError::Input(_))
+        Err(ModelError::CodebookCount { given: 17, max: 16 })
     ));
     let features = vocos.codes_to_features(&[vec![1, 2, 3]]).unwrap();
     assert!(matches!(

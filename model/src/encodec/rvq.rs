@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use super::names::EncodecWeights;
 use crate::error::{ModelError, Result};
 use crate::kernels::Dense;
+use crate::vocos::features::validate_codes;
 
 /// Frames per block of [`ResidualVectorQuantizer::encode`].
 const RVQ_BLOCK_FRAMES: usize = 256;
@@ -99,10 +100,10 @@ impl ResidualVectorQuantizer {
     pub fn encode_frames(&self, frames: &[f32], counts: &[usize]) -> Result<Vec<Vec<u32>>> {
         let total = frames.len() / self.dim;
         if counts.len() != total {
-            return Err(ModelError::Input(format!(
-                "{} codebook counts for {total} frames",
-                counts.len()
-            )));
+            return Err(ModelError::FrameCount {
+                given: counts.len(),
+                frames: total,
+            });
         }
         self.check_counts(counts)?;
         let mut codes = Vec::with_capacity(total);
@@ -162,36 +163,17 @@ impl ResidualVectorQuantizer {
                 None => part,
             });
         }
-        let sum = sum.ok_or_else(|| ModelError::Input("no codebooks to decode".into()))?;
+        let sum = sum.ok_or(ModelError::CodebookCount {
+            given: 0,
+            max: self.codebooks.len(),
+        })?;
         Ok(sum.t()?.unsqueeze(0)?)
     }
 }
 
 impl ResidualVectorQuantizer {
     fn check_codes(&self, codes: &Codes) -> Result<()> {
-        let frames = codes.num_frames();
-        if codes.rows.is_empty() || codes.rows.len() > self.codebooks.len() {
-            return Err(ModelError::Input(format!(
-                "{} rows of codes, the quantizer has 1..={} codebooks",
-                codes.rows.len(),
-                self.codebooks.len()
-            )));
-        }
-        for (q, row) in codes.rows.iter().enumerate() {
-            if row.len() != frames {
-                return Err(ModelError::Input(format!(
-                    "codebook {q} has {} frames, codebook 0 has {frames}",
-                    row.len()
-                )));
-            }
-            if let Some(t) = row.iter().position(|&c| c as usize >= self.bins) {
-                return Err(ModelError::Input(format!(
-                    "code {} at codebook {q}, frame {t} is not below {} bins",
-                    row[t], self.bins
-                )));
-            }
-        }
-        Ok(())
+        validate_codes(&codes.rows, self.codebooks.len(), self.bins).map(|_| ())
     }
 }
 

@@ -357,11 +357,10 @@ impl BackboneStream {
 impl Composite for BackboneStream {
     fn run(&mut self, x: &Rows, flush: bool, out: &mut Rows) -> Result<()> {
         if x.width() != 0 && x.width() != self.backbone.config.input_channels {
-            return Err(ModelError::Input(format!(
-                "features of {} values per frame for a backbone of {} inputs",
-                x.width(),
-                self.backbone.config.input_channels
-            )));
+            return Err(ModelError::FeatureWidth {
+                width: x.width(),
+                expected: self.backbone.config.input_channels,
+            });
         }
         if !x.is_empty() && self.backbone.needs_ids() && x.ids().is_empty() {
             return Err(ModelError::MissingBandwidthId);

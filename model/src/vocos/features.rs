@@ -69,31 +69,39 @@ impl CodebookFeatures {
 
     /// Checks shape and range of `codes`; returns the number of frames.
     pub fn validate(&self, codes: &[Vec<u32>]) -> Result<usize> {
-        if codes.is_empty() || codes.len() > self.num_codebooks {
-            return Err(ModelError::Input(format!(
-                "{} codebooks given, this Vocos decodes 1 to {}",
-                codes.len(),
-                self.num_codebooks
-            )));
-        }
-        let frames = codes[0].len();
-        if frames == 0 || codes.iter().any(|row| row.len() != frames) {
-            return Err(ModelError::Input(
-                "codes must have the same non-zero number of frames in every codebook".into(),
-            ));
-        }
-        if let Some((q, &c)) = codes.iter().enumerate().find_map(|(q, row)| {
-            row.iter()
-                .find(|&&c| c as usize >= self.bins)
-                .map(|c| (q, c))
-        }) {
-            return Err(ModelError::Input(format!(
-                "code {c} in codebook {q} is out of range 0..{}",
-                self.bins
-            )));
-        }
-        Ok(frames)
+        validate_codes(codes, self.num_codebooks, self.bins)
     }
+}
+
+/// Checks a code array `(K, T)` against a model of `max_codebooks` codebooks of `bins` entries:
+/// `1..=max_codebooks` codebooks of the same `T >= 1` frames, every code below `bins`. Returns
+/// `T`.
+pub fn validate_codes(codes: &[Vec<u32>], max_codebooks: usize, bins: usize) -> Result<usize> {
+    if codes.is_empty() || codes.len() > max_codebooks {
+        return Err(ModelError::CodebookCount {
+            given: codes.len(),
+            max: max_codebooks,
+        });
+    }
+    let expected = codes[0].len();
+    for (codebook, row) in codes.iter().enumerate() {
+        if row.len() != expected || expected == 0 {
+            return Err(ModelError::CodeFrames {
+                codebook,
+                frames: row.len(),
+                expected,
+            });
+        }
+        if let Some(frame) = row.iter().position(|&c| c as usize >= bins) {
+            return Err(ModelError::CodeOutOfRange {
+                code: row[frame],
+                codebook,
+                frame,
+                bins,
+            });
+        }
+    }
+    Ok(expected)
 }
 
 /// Log-mel front end; filterbank and window from the checkpoint when it holds them.

@@ -778,9 +778,7 @@ impl StreamProcessor for Failing {
         if self.fail.contains(&frame) {
             // What the output holds on an error is unspecified: the engine must not play it.
             output.iter_mut().for_each(|o| o.fill(0.5));
-            return Err(
-                vocos_model::error::ModelError::Input(format!("frame {frame} refused")).into(),
-            );
+            return Err(vocos_model::error::ModelError::NonFiniteAudio { sample: frame }.into());
         }
         copy(input, output);
         Ok(())
@@ -822,7 +820,7 @@ fn failed_steps_play_as_silence_and_are_reported_once_per_stream() {
         assert_eq!(failures.logged(), u64::from(stream));
         assert_eq!(
             failures.reason().as_deref(),
-            Some("the model failed: invalid input: frame 14 refused")
+            Some("the model failed: audio sample 14 is not finite")
         );
         e.reset();
     }
